@@ -132,9 +132,7 @@ def parse_idx(content: bytes, source: str = "<bytes>") -> np.ndarray:
     if len(content) < 4:
         raise DataIntegrityError(f"{source}: {len(content)} bytes is too short for an IDX header")
     if content[0] != 0 or content[1] != 0:
-        raise DataIntegrityError(
-            f"{source}: bad IDX magic number {content[:4].hex()} (expected it to start with 0000)"
-        )
+        raise DataIntegrityError(f"{source}: bad IDX magic number {content[:4].hex()} (expected it to start with 0000)")
     type_code, ndim = content[2], content[3]
     if type_code not in IDX_DTYPES:
         raise DataIntegrityError(
@@ -204,9 +202,7 @@ def _verified_content(path: Path, expected_sha256: str) -> bytes:
     content = _decompress(path.read_bytes(), str(path))
     digest = _sha256(content)
     if digest != expected_sha256:
-        raise DataIntegrityError(
-            f"{path}: sha256 of the decompressed content is {digest}, expected {expected_sha256}"
-        )
+        raise DataIntegrityError(f"{path}: sha256 of the decompressed content is {digest}, expected {expected_sha256}")
     return content
 
 
@@ -306,8 +302,7 @@ def _load_arrays(dataset: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     labels = parse_idx(fetch(spec, labels_name), f"{dataset}/{labels_name}")
     if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
         raise DataIntegrityError(
-            f"{dataset}/{split}: expected images (N, 28, 28) and labels (N,), got {images.shape} and "
-            f"{labels.shape}"
+            f"{dataset}/{split}: expected images (N, 28, 28) and labels (N,), got {images.shape} and {labels.shape}"
         )
     images.setflags(write=False)
     labels.setflags(write=False)

@@ -57,7 +57,7 @@ def seed_everything(seed: int) -> torch.Generator:
     if not 0 <= seed < 2**32:
         raise ValueError(f"seed must be in [0, 2**32), got {seed}")
     random.seed(int(seed))
-    np.random.seed(int(seed))
+    np.random.seed(int(seed))  # noqa: NPY002 -- seeding the legacy global generator is the point
     torch.manual_seed(int(seed))  # also seeds every CUDA device
     generator = torch.Generator()
     generator.manual_seed(int(seed))
