@@ -8,3 +8,6 @@ infrastructure (``runtime``, ``data``, ``train``, ``plot``, ``grading``). Import
 """
 
 __version__ = "0.1.0"
+
+# Where the course lives: Colab notebooks install coursepkg from here (keep in step with _config.yml).
+REPOSITORY_URL = "https://github.com/autoencoders-course/autoencoders-course"

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import tempfile
-import urllib.error
 import urllib.request
 import warnings
 import zlib
@@ -271,7 +271,7 @@ def fetch(spec: DatasetSpec, name: str, *, timeout: float = 60.0) -> bytes:
             digest = _sha256(content)
             if digest != expected:
                 raise DataIntegrityError(f"{url}: sha256 of the content is {digest}, expected {expected}")
-        except (OSError, urllib.error.URLError, DataIntegrityError, ValueError) as error:
+        except (OSError, http.client.HTTPException, DataIntegrityError, ValueError) as error:
             failures.append(f"  {url}: {error}")
             continue
         try:

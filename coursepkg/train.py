@@ -179,9 +179,12 @@ def fit(
         history = History(**state["history"])
         best_loss, best_state, bad_epochs = state["best_loss"], state["best_state"], state["bad_epochs"]
         start_epoch = history.epochs
+        if history.stopped.startswith("early stopping"):  # the run had already finished
+            start_epoch = epochs
 
     bar = tqdm(range(start_epoch, epochs), desc=description, disable=not progress, unit="epoch")
-    history.stopped = "completed"
+    if not history.stopped.startswith("early stopping"):
+        history.stopped = "completed"
     for epoch in bar:
         started = time.perf_counter()
         model.train()
