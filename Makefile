@@ -12,7 +12,6 @@ ifdef COURSEPKG_DATA
 export COURSEPKG_DATA := $(abspath $(COURSEPKG_DATA))
 endif
 export PYTHONDONTWRITEBYTECODE := 1
-export MPLBACKEND := Agg
 NOTEBOOKS := $(shell grep -l '^kernelspec:' book/*.md)
 PYTEST_WORKERS ?= 2
 

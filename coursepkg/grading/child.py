@@ -110,7 +110,7 @@ def hide_references() -> None:
                     setattr(module, attribute, replacements[id(value)])
     EXERCISES.clear()
     # Checks in a notebook submission are the student's own business; they must not run during grading.
-    grading.check = lambda *args, **kwargs: print("check() is skipped while grading")
+    grading.check = lambda *args, **kwargs: True
     coursepkg.grading = grading
 
 
@@ -179,12 +179,33 @@ def _describe_error(error: BaseException) -> str:
     return f"raised {type(error).__name__}: {error}{where}"
 
 
+def _run_function(check, candidate, cases: list[dict]) -> tuple[dict[int, str], dict[str, np.ndarray]]:
+    from coursepkg.grading.checks import CheckError, normalize
+
+    errors: dict[int, str] = {}
+    outputs: dict[str, np.ndarray] = {}
+    for i, case in enumerate(cases):
+        try:
+            result = normalize(check.call(candidate, dict(case)))
+        except NotImplementedError as error:
+            errors[i] = f"is not implemented yet ({error})"
+            break
+        except CheckError as error:
+            errors[i] = str(error)
+            continue
+        except BaseException as error:  # a submission may raise anything, SystemExit included
+            errors[i] = _describe_error(error)
+            continue
+        for key, value in result.items():
+            outputs[f"{i}/{key}"] = np.array(value)  # np.array keeps 0-d results 0-d
+    return errors, outputs
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--submission", required=True)
     parser.add_argument("--set", required=True)
-    parser.add_argument("--function")
-    parser.add_argument("--cases")
+    parser.add_argument("--functions", default="", help="comma-separated graded functions to run, in order")
     parser.add_argument("--protect", action="append", default=[])
     parser.add_argument("--memory-mb", type=int, default=3072)
     parser.add_argument("--cpu-seconds", type=int, default=120)
@@ -193,47 +214,45 @@ def main(argv: list[str] | None = None) -> None:
     sandbox = Path.cwd()
 
     from coursepkg.grading import checks_for
-    from coursepkg.grading.checks import CheckError, normalize
 
     checks = {check.function: check for check in checks_for(args.set)}
     hide_references()
-    cases = _load_cases(Path(args.cases)) if args.cases else []
+    functions = [f for f in args.functions.split(",") if f]
+    cases = {f: _load_cases(sandbox / f"cases-{f}.npz") for f in functions}
     source = Path(args.submission).read_text()
+    progress = open(sandbox / "progress.txt", "a", buffering=1)  # noqa: SIM115 -- open for the whole run
     install_audit_hook(sandbox, [Path(p) for p in args.protect])
 
-    status: dict = {"loaded": False, "errors": {}, "printed": ""}
-    outputs: dict[str, np.ndarray] = {}
     printed = io.StringIO()
     namespace = {"__name__": "submission", "__file__": "submission.py", "__builtins__": builtins}
+    load = {"loaded": False}
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
         try:
             exec(compile(source, "submission.py", "exec"), namespace)
-            status["loaded"] = True
+            load["loaded"] = True
         except BaseException as error:  # a submission may raise anything, SystemExit included
-            status["load_error"] = _describe_error(error)
-        candidate = namespace.get(args.function) if args.function else None
-        if status["loaded"] and args.function:
+            load["error"] = _describe_error(error)
+    load["printed"] = printed.getvalue()[-MAX_OUTPUT_CHARS:]
+    (sandbox / "load.json").write_text(json.dumps(load))
+    progress.write("loaded\n")
+    if not load["loaded"]:
+        return
+    for function in functions:
+        progress.write(f"start {function}\n")
+        printed.seek(0)
+        printed.truncate()
+        candidate = namespace.get(function)
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
             if not callable(candidate):
-                status["load_error"] = f"the submission does not define a function called {args.function}"
+                status = {"error": f"the submission does not define a function called {function}"}
+                outputs = {}
             else:
-                check = checks[args.function]
-                for i, case in enumerate(cases):
-                    try:
-                        result = normalize(check.call(candidate, dict(case)))
-                    except NotImplementedError as error:
-                        status["errors"][i] = f"is not implemented yet ({error})"
-                        break
-                    except CheckError as error:
-                        status["errors"][i] = str(error)
-                        continue
-                    except BaseException as error:
-                        status["errors"][i] = _describe_error(error)
-                        continue
-                    for key, value in result.items():
-                        outputs[f"{i}/{key}"] = np.ascontiguousarray(value)
-    status["printed"] = printed.getvalue()[-MAX_OUTPUT_CHARS:]
-    np.savez(sandbox / "outputs.npz", **outputs)
-    (sandbox / "status.json").write_text(json.dumps(status))
+                errors, outputs = _run_function(checks[function], candidate, cases[function])
+                status = {"errors": errors}
+        status["printed"] = printed.getvalue()[-MAX_OUTPUT_CHARS:]
+        np.savez(sandbox / f"outputs-{function}.npz", **outputs)
+        (sandbox / f"status-{function}.json").write_text(json.dumps(status))
+        progress.write(f"done {function}\n")
 
 
 if __name__ == "__main__":

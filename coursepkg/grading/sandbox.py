@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -157,14 +156,6 @@ def _network_namespace_prefix() -> tuple[str, ...]:
     return ()
 
 
-@dataclass
-class ChildRun:
-    status: dict | None
-    outputs: dict[str, np.ndarray]
-    problem: str | None  # why the process gave no usable status
-    console: str
-
-
 def _protected_paths() -> list[Path]:
     paths = [PACKAGE_DIR]
     root = PACKAGE_DIR.parent
@@ -174,34 +165,7 @@ def _protected_paths() -> list[Path]:
     return paths
 
 
-def run_child(
-    workdir: Path,
-    source: str,
-    set_name: str,
-    function: str | None,
-    cases: list[dict] | None,
-    timeout: float,
-    memory_mb: int,
-) -> ChildRun:
-    """Run the submission in a fresh sandbox folder under ``workdir``; return what it reported."""
-    sandbox = Path(tempfile.mkdtemp(dir=workdir, prefix=f"{function or 'load'}-"))
-    (sandbox / "submission.py").write_text(source)
-    library = sandbox / ".lib"
-    library.mkdir()
-    # Only coursepkg is put on the path (not the folder around it, which may hold solutions/ and tests/).
-    (library / "coursepkg").symlink_to(PACKAGE_DIR, target_is_directory=True)
-    command = [*_network_namespace_prefix(), sys.executable, "-X", "faulthandler", "-m", "coursepkg.grading.child"]
-    command += ["--submission", "submission.py", "--set", set_name]
-    command += ["--memory-mb", str(memory_mb), "--cpu-seconds", str(int(timeout) * 2 + 10)]
-    if function is not None:
-        arrays = {}
-        for i, case in enumerate(cases or []):
-            for name, value in case.items():
-                arrays[f"{i}/{name}"] = np.asarray(value)
-        np.savez(sandbox / "cases.npz", **arrays)
-        command += ["--function", function, "--cases", "cases.npz"]
-    for path in _protected_paths():
-        command += ["--protect", str(path)]
+def _environment(sandbox: Path, library: Path) -> dict[str, str]:
     environment = {
         "PATH": os.defpath,
         "HOME": str(sandbox),
@@ -217,43 +181,106 @@ def run_child(
     }
     if os.environ.get("COURSEPKG_DATA"):
         environment["COURSEPKG_DATA"] = os.environ["COURSEPKG_DATA"]
+    return environment
+
+
+@dataclass
+class Session:
+    """What one sandboxed process reported before it finished, crashed or was stopped."""
+
+    load: dict | None = None  # {"loaded": bool, "error"?: str, "printed": str}
+    finished: dict[str, tuple[dict, dict[str, np.ndarray]]] = field(default_factory=dict)
+    interrupted: tuple[str, str] | None = None  # (function, why) when a function did not finish
+    console: str = ""
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def run_session(
+    workdir: Path,
+    source: str,
+    set_name: str,
+    checks: list[Check],
+    cases: dict[str, list[dict]],
+    timeout: float | None,
+    memory_mb: int,
+    load_timeout: float = 60.0,
+) -> Session:
+    """Run the submission on ``checks`` in turn in one fresh sandboxed process, stopping it when the function
+    in progress overruns its time limit; report what finished."""
+    sandbox = Path(tempfile.mkdtemp(dir=workdir, prefix="sandbox-"))
+    (sandbox / "submission.py").write_text(source)
+    library = sandbox / ".lib"
+    library.mkdir()
+    # Only coursepkg is put on the path (not the folder around it, which may hold solutions/ and tests/).
+    (library / "coursepkg").symlink_to(PACKAGE_DIR, target_is_directory=True)
+    limits = {c.function: (timeout or c.timeout) for c in checks}
+    for check in checks:
+        arrays = {f"{i}/{k}": np.asarray(v) for i, case in enumerate(cases[check.function]) for k, v in case.items()}
+        np.savez(sandbox / f"cases-{check.function}.npz", **arrays)
+    total = load_timeout + sum(limits.values())
+    command = [*_network_namespace_prefix(), sys.executable, "-m", "coursepkg.grading.child"]
+    command += ["--submission", "submission.py", "--set", set_name, "--functions", ",".join(limits)]
+    command += ["--memory-mb", str(memory_mb), "--cpu-seconds", str(int(total) + 10)]
+    for path in _protected_paths():
+        command += ["--protect", str(path)]
+    console = tempfile.TemporaryFile(dir=workdir)
     process = subprocess.Popen(
         command,
         cwd=sandbox,
-        env=environment,
+        env=_environment(sandbox, library),
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
+        stdout=console,
         stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, so a timeout kills everything it started
+        start_new_session=True,  # its own process group, so stopping it stops everything it started
     )
-    try:
-        console, _ = process.communicate(timeout=timeout)
-        problem = None
-    except subprocess.TimeoutExpired:
+    started = time.monotonic()
+    current, current_since, why = "loading", started, None
+    while process.poll() is None:
+        time.sleep(0.02)
+        now = time.monotonic()
+        lines = (sandbox / "progress.txt").read_text().split() if (sandbox / "progress.txt").exists() else []
+        state = " ".join(lines[-2:]) if lines else "loading"
+        if state != current:
+            current, current_since = state, now
+        limit = limits.get(current.split()[-1], 0.0) if current.startswith("start") else load_timeout
+        if now - current_since > limit or now - started > total:
+            why = f"timed out after {min(limit, now - started):.0f} s (an endless loop, or far too slow)"
+            break
+    if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)
-        console, _ = process.communicate()
-        problem = f"timed out after {timeout:g} s (an endless loop, or far too slow)"
-    console_text = console.decode("utf-8", "replace")[-MAX_OUTPUT_CHARS:]
-    status = None
-    outputs: dict[str, np.ndarray] = {}
-    if problem is None:
+        process.wait()
+    console.seek(0)
+    session = Session(console=console.read()[-MAX_OUTPUT_CHARS:].decode("utf-8", "replace"))
+    console.close()
+    session.load = _read_json(sandbox / "load.json")
+    for function in limits:
+        status = _read_json(sandbox / f"status-{function}.json")
+        if status is None:
+            continue
         try:
-            status = json.loads((sandbox / "status.json").read_text())
-            if not isinstance(status, dict):
-                raise ValueError("status is not an object")
-            with np.load(sandbox / "outputs.npz", allow_pickle=False) as archive:
+            with np.load(sandbox / f"outputs-{function}.npz", allow_pickle=False) as archive:
                 outputs = {key: archive[key] for key in archive.files}
         except (OSError, ValueError) as error:
-            status = None
-            if process.returncode < 0:
-                problem = f"the grading process was killed by signal {-process.returncode} (memory limit?)"
-            else:
-                problem = (
-                    f"the grading process ended without reporting (exit code {process.returncode}; "
-                    f"did the submission call os._exit or crash?) [{type(error).__name__}]"
-                )
+            status, outputs = {"error": f"its outputs could not be read ({type(error).__name__})"}, {}
+        session.finished[function] = (status, outputs)
+    if why is None and process.returncode != 0:
+        why = (
+            f"the grading process was killed by signal {-process.returncode} (memory or CPU limit?)"
+            if process.returncode < 0
+            else f"the grading process ended early (exit code {process.returncode}): os._exit, or a crash"
+        )
+    if why is not None:
+        unfinished = [f for f in limits if f not in session.finished]
+        session.interrupted = (unfinished[0] if unfinished else "", why)
     shutil.rmtree(sandbox, ignore_errors=True)
-    return ChildRun(status, outputs, problem, console_text)
+    return session
 
 
 def _outputs_of_case(outputs: dict[str, np.ndarray], index: int) -> dict[str, np.ndarray]:
@@ -261,44 +288,28 @@ def _outputs_of_case(outputs: dict[str, np.ndarray], index: int) -> dict[str, np
     return {key[len(prefix) :]: value for key, value in outputs.items() if key.startswith(prefix)}
 
 
-def _printed(run: ChildRun) -> str:
-    printed = (run.status or {}).get("printed") or run.console
-    return f"\nThe submission printed:\n{printed.strip()[:MAX_OUTPUT_CHARS]}" if str(printed).strip() else ""
+def _with_printed(message: str, printed: str) -> str:
+    printed = (printed or "").strip()
+    return message + (f"\nThe submission printed:\n{printed[:MAX_OUTPUT_CHARS]}" if printed else "")
 
 
-def grade_check(
-    check: Check, source: str, set_name: str, workdir: Path, timeout: float | None, memory_mb: int
-) -> TestResult:
-    """Score one check: run the submission's function on every case in the sandbox, then judge here."""
-    cases = check.draw_cases()
-    run = run_child(workdir, source, set_name, check.function, cases, timeout or check.timeout, memory_mb)
+def judge(check: Check, cases: list[dict], status: dict, outputs: dict[str, np.ndarray]) -> TestResult:
+    """Score one check from what the sandbox reported: full points only if every case agrees."""
     result = TestResult(check.function, 0.0, check.points, "")
-    if run.problem is not None:
-        result.output = run.problem + _printed(run)
+    if status.get("error"):
+        result.output = _with_printed(f"{check.function}: {status['error']}", status.get("printed", ""))
         return result
-    status = run.status
-    if not status.get("loaded"):
-        result.output = f"the submission could not be loaded: {status.get('load_error', 'unknown error')}"
-        return _with_print(result, run)
-    if status.get("load_error"):
-        result.output = str(status["load_error"])
-        return _with_print(result, run)
     errors = {int(k): str(v) for k, v in (status.get("errors") or {}).items()}
     for i, case in enumerate(cases):
         got = errors.get(i)
         if got is None:
-            got = _outputs_of_case(run.outputs, i) or "returned nothing the grader could read"
+            got = _outputs_of_case(outputs, i) or "returned nothing the grader could read"
         message = check.judge(i, case, got)
         if message is not None:
-            result.output = f"{check.function}: {message}"
-            return _with_print(result, run)
+            result.output = _with_printed(f"{check.function}: {message}", status.get("printed", ""))
+            return result
     result.score = check.points
     result.output = f"passed: agrees with the reference on {len(cases)} random cases"
-    return result
-
-
-def _with_print(result: TestResult, run: ChildRun) -> TestResult:
-    result.output += _printed(run)
     return result
 
 
@@ -308,28 +319,41 @@ def grade(
     *,
     timeout: float | None = None,
     memory_mb: int = 3072,
-    workers: int = 2,
+    load_timeout: float = 60.0,
 ) -> GradingReport:
-    """Grade ``submission`` (``.py`` or ``.ipynb``) against exercise set ``set_name`` (inferred when None)."""
+    """Grade ``submission`` (``.py`` or ``.ipynb``) against exercise set ``set_name`` (inferred when None).
+
+    The checks run in turn in one sandboxed process; when a function overruns its time limit or the process
+    dies, that function scores 0 and a fresh process goes on with the functions after it.
+    """
     started = time.perf_counter()
     submission = Path(submission)
     source = submission_source(submission)
     set_name = set_name or infer_set(submission, source)
     checks = checks_for(set_name)
-    report = GradingReport(str(submission), set_name)
+    cases = {c.function: c.draw_cases() for c in checks}
+    results: dict[str, TestResult] = {}
     with tempfile.TemporaryDirectory(prefix="coursepkg-grading-") as workdir:
-        # Load the submission once on its own: one that loops, exits or crashes at import is told so once.
-        probe = run_child(Path(workdir), source, set_name, None, None, timeout or 60.0, memory_mb)
-        failure = probe.problem or (probe.status or {}).get("load_error")
-        if failure is not None:
-            message = f"the submission could not be loaded: {failure}" + _printed(probe)
-            report.tests = [TestResult(c.function, 0.0, c.points, message) for c in checks]
-        else:
-            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-                futures = [
-                    pool.submit(grade_check, c, source, set_name, Path(workdir), timeout, memory_mb) for c in checks
-                ]
-                report.tests = [f.result() for f in futures]
+        remaining = list(checks)
+        while remaining:
+            session = run_session(Path(workdir), source, set_name, remaining, cases, timeout, memory_mb, load_timeout)
+            load = session.load or {}
+            if not load.get("loaded"):
+                why = load.get("error") or (session.interrupted[1] if session.interrupted else "no report")
+                message = _with_printed(f"the submission could not be loaded: {why}", load.get("printed", ""))
+                for check in remaining:
+                    results[check.function] = TestResult(check.function, 0.0, check.points, message)
+                break
+            for check in remaining:
+                if check.function in session.finished:
+                    status, outputs = session.finished[check.function]
+                    results[check.function] = judge(check, cases[check.function], status, outputs)
+            if session.interrupted is not None and session.interrupted[0]:
+                function, why = session.interrupted
+                points = next(c.points for c in remaining if c.function == function)
+                results[function] = TestResult(function, 0.0, points, f"{function}: {why}")
+            remaining = [c for c in remaining if c.function not in results]
+    report = GradingReport(str(submission), set_name, [results[c.function] for c in checks])
     for i, test in enumerate(report.tests, start=1):
         test.number = f"{int(set_name[2:4])}.{i}"
     report.execution_time = time.perf_counter() - started

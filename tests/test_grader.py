@@ -1,0 +1,235 @@
+"""The grader: generated files are current, solutions score the maximum, exercises score 0, partial credit is
+exact, and hostile submissions get the score of what they actually got right.
+
+The hostile submissions are built from chapter 1's reference solutions: each keeps every function correct
+except the one it attacks with, so a correct grader gives exactly ``max - 1`` (or 0 where the attack is at
+import time), while a fooled grader gives more.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from coursepkg.grading import checks_for
+from coursepkg.grading.generate import available_sets, generate, solution_file
+from coursepkg.grading.sandbox import grade, submission_source
+
+ROOT = Path(__file__).resolve().parents[1]
+SETS = available_sets()
+FAST = {"timeout": 20.0, "load_timeout": 30.0}
+
+
+def test_generated_files_are_up_to_date():
+    assert generate(ROOT, check_only=True) == []
+
+
+def test_every_chapter_has_an_exercise_set_with_checks():
+    assert len(SETS) >= 1
+    for name in SETS:
+        assert len(checks_for(name)) >= 4, f"{name} has fewer than four graded functions"
+
+
+@pytest.mark.parametrize("set_name", SETS)
+def test_solutions_score_the_maximum_and_exercises_zero(set_name, tmp_path):
+    solution = grade(ROOT / "solutions" / f"{set_name}.py")
+    assert solution.score == solution.max_score > 0, solution.table()
+    untouched = grade(ROOT / "exercises" / f"{set_name}.ipynb")
+    assert untouched.score == 0, untouched.table()
+    assert all("not implemented" in t.output for t in untouched.tests), untouched.table()
+
+
+def stubbed(source: str, function: str, body: str) -> str:
+    """``source`` with the body of ``function`` (between the solution markers) replaced by ``body``."""
+    pattern = re.compile(rf"(def {function}\(.*?\n)[ \t]*### BEGIN SOLUTION\n.*?[ \t]*### END SOLUTION\n", re.S)
+    replaced, count = pattern.subn(lambda m: m.group(1) + body.rstrip("\n") + "\n", source, count=1)
+    assert count == 1, f"no solution region for {function}"
+    return replaced
+
+
+@pytest.fixture(scope="module")
+def chapter1():
+    if "ch01_gradients" not in SETS:
+        pytest.skip("chapter 1's exercise set is not available")
+    source = solution_file("ch01_gradients")
+    functions = [c.function for c in checks_for("ch01_gradients")]
+    return source, functions
+
+
+def grade_source(tmp_path: Path, source: str, name: str = "ch01_gradients.py", **kwargs):
+    path = tmp_path / name
+    path.write_text(source)
+    return grade(path, **{**FAST, **kwargs})
+
+
+def scores(report) -> dict[str, float]:
+    return {t.name: t.score for t in report.tests}
+
+
+def test_half_solved_gets_exact_partial_credit(chapter1, tmp_path):
+    source, functions = chapter1
+    half = functions[: len(functions) // 2]
+    for function in half:  # the student has not done these yet
+        source = stubbed(source, function, "    raise NotImplementedError('todo')\n")
+    report = grade_source(tmp_path, source)
+    assert scores(report) == {f: (0.0 if f in half else 1.0) for f in functions}, report.table()
+
+
+WRONG = "    return X.T @ (X @ w + t)\n"  # a sign error
+
+
+def test_a_wrong_answer_is_explained(chapter1, tmp_path):
+    source, functions = chapter1
+    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", WRONG))
+    test = next(t for t in report.tests if t.name == "least_squares_grad")
+    assert test.score == 0 and report.score == report.max_score - 1
+    assert re.search(r"case 1 \(X: array of shape \(\d+, \d+\).*is .*expected", test.output), test.output
+
+
+HOSTILE_AT_IMPORT = {
+    "endless loop": "while True:\n    pass\n",
+    "sys.exit": "import sys\nsys.exit(0)\n",
+    "os._exit": "import os\nos._exit(0)\n",
+    "raise": "raise RuntimeError('boom')\n",
+    "kill the grader": "import os\nos.kill(os.getppid(), 9)\n",
+}
+
+
+@pytest.mark.parametrize("attack", HOSTILE_AT_IMPORT)
+def test_hostile_import_scores_zero_with_a_reason(chapter1, tmp_path, attack):
+    source, _ = chapter1
+    report = grade_source(tmp_path, HOSTILE_AT_IMPORT[attack] + source, timeout=10.0, load_timeout=15.0)
+    assert report.score == 0, report.table()
+    assert all("could not be loaded" in t.output for t in report.tests), report.table()
+
+
+HOSTILE_IN_FUNCTION = {
+    "endless loop": "    while True:\n        pass\n",
+    "sys.exit": "    import sys\n    sys.exit(3)\n",
+    "os._exit": "    import os\n    os._exit(0)\n",
+    "memory hog": "    blocks = [bytearray(2**30) for _ in range(64)]\n    return blocks\n",
+    "reference import": "    from coursepkg.gd import least_squares_grad as reference\n    return reference(X, t, w)\n",
+    "reference module": "    import coursepkg.gd\n    return coursepkg.gd.least_squares_grad(X, t, w)\n",
+    "reload the reference": (
+        "    import importlib, coursepkg.gd\n    importlib.reload(coursepkg.gd)\n"
+        "    return coursepkg.gd.least_squares_grad(X, t, w)\n"
+    ),
+    "exec the reference source": (
+        "    import coursepkg.gd, inspect\n    namespace = {}\n"
+        "    exec(open(inspect.getfile(coursepkg.gd)).read(), namespace)\n"
+        "    return namespace['least_squares_grad'](X, t, w)\n"
+    ),
+    "import the solutions": "    from solutions.ch01_gradients import least_squares_grad as s\n    return s(X, t, w)\n",
+    "read the solutions": (
+        "    import coursepkg, pathlib\n"
+        "    root = pathlib.Path(coursepkg.__path__[0]).resolve().parent\n    namespace = {}\n"
+        "    exec((root / 'solutions' / 'ch01_gradients.py').read_text(), namespace)\n"
+        "    return namespace['least_squares_grad'](X, t, w)\n"
+    ),
+    "the check's reference": (
+        "    from coursepkg.grading import find_check\n"
+        "    return find_check('least_squares_grad').expect({'X': X, 't': t, 'w': w})\n"
+    ),
+    "a subprocess": (
+        "    import subprocess, sys\n"
+        "    subprocess.run([sys.executable, '-c', 'print(1)'])\n    return X.T @ (X @ w - t)\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("attack", HOSTILE_IN_FUNCTION)
+def test_hostile_function_scores_zero_and_the_rest_still_counts(chapter1, tmp_path, attack):
+    source, functions = chapter1
+    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", HOSTILE_IN_FUNCTION[attack]), timeout=8.0)
+    assert scores(report) == {f: (0.0 if f == "least_squares_grad" else 1.0) for f in functions}, report.table()
+
+
+def test_fake_scores_and_results_files_change_nothing(chapter1, tmp_path):
+    source, functions = chapter1
+    out = tmp_path / "results.json"
+    fake = json.dumps({"score": 100, "max_score": 6, "tests": []})
+    attack = (
+        f"print('Total: 6 / 6')\nprint({fake!r})\n"
+        "import pathlib\npathlib.Path('results.json').write_text('{\"score\": 100}')\n"
+        f"try:\n    pathlib.Path({str(out)!r}).write_text('{{\"score\": 100}}')\nexcept OSError:\n    pass\n"
+        "import coursepkg.grading.checks as checks\nchecks.allclose = lambda *a, **k: (lambda *b: None)\n"
+        "import coursepkg.grading.sandbox as sandbox\nsandbox.judge = lambda *a, **k: None\n"
+    )
+    report = grade_source(tmp_path, attack + stubbed(source, "least_squares_grad", WRONG))
+    assert report.score == report.max_score - 1, report.table()
+    assert not out.exists()  # the sandbox could not write outside its own folder
+
+
+def test_no_network_from_a_submission(chapter1, tmp_path):
+    source, functions = chapter1
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    connections = []
+
+    def accept():
+        for _ in range(100):
+            try:
+                connections.append(listener.accept())
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    attack = (
+        "    import socket\n"
+        f"    socket.create_connection(('127.0.0.1', {port}), timeout=1).sendall(repr(X).encode())\n"
+        "    return X.T @ (X @ w - t)\n"
+    )
+    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", attack))
+    thread.join()
+    listener.close()
+    assert connections == []
+    assert scores(report)["least_squares_grad"] == 0.0
+
+
+def test_notebook_submission_with_magics_and_checks(chapter1, tmp_path):
+    source, functions = chapter1
+    notebook = json.loads((ROOT / "exercises" / "ch01_gradients.ipynb").read_text())
+    notebook["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": source})
+    notebook["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": "!ls\n%time 1 + 1"})
+    path = tmp_path / "ch01_gradients.ipynb"
+    path.write_text(json.dumps(notebook))
+    assert "IPython magic removed" in submission_source(path)
+    report = grade(path, **FAST)
+    assert report.score == report.max_score, report.table()
+
+
+def test_results_json_has_gradescopes_fields(chapter1, tmp_path):
+    from coursepkg.grading.cli import main
+
+    source, functions = chapter1
+    submission = tmp_path / "ch01_gradients.py"
+    submission.write_text(stubbed(source, "least_squares_grad", WRONG))
+    out = tmp_path / "out" / "results.json"
+    assert main([str(submission), "--out", str(out), "--timeout", "20"]) == 0
+    results = json.loads(out.read_text())
+    assert results["score"] == len(functions) - 1 and results["max_score"] == len(functions)
+    assert isinstance(results["execution_time"], float)
+    assert [t["name"] for t in results["tests"]] == functions
+    for test in results["tests"]:
+        assert set(test) >= {"name", "score", "max_score", "output", "visibility"}
+        assert isinstance(test["output"], str) and test["visibility"] == "visible"
+        assert 0 <= test["score"] <= test["max_score"]
+    assert sum(t["score"] for t in results["tests"]) == results["score"]
+
+
+def test_unknown_submission_is_a_clear_error(tmp_path):
+    path = tmp_path / "homework.py"
+    path.write_text("def something():\n    pass\n")
+    with pytest.raises(ValueError, match="cannot tell which exercise set"):
+        grade(path)
+    with pytest.raises(ValueError, match=r"\.py or \.ipynb"):
+        grade(tmp_path / "homework.txt")
