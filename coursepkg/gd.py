@@ -133,7 +133,10 @@ def least_squares_loss(X, t, w) -> float:
     return 0.5 * float(residual @ residual)
 
 
-@exercise(hint="The gradient is the sum over n of x_n (x_n^T w - t_n); in matrix form X.T @ (X @ w - t).")
+@exercise(
+    hint="Differentiate each term ½ (x_n^T w - t_n)^2 with the chain rule and sum over n; in matrix form this "
+    "needs one product with X and one with X.T, no Python loop."
+)
 def least_squares_grad(X, t, w):
     """The gradient of the least-squares error E(w) = ½ Σ_n (x_nᵀw − t_n)², eq. (eq-ch1-ls-grad):
 
@@ -409,7 +412,7 @@ def numerical_gradient(f, w, eps=1e-6):
     return gradient
 
 
-@exercise(hint="The Jacobian is diagonal, diag(H(x)) with H(x_i) = 1 if x_i > 0 else 0: np.diag((x > 0) * 1.0).")
+@exercise(hint="The Jacobian is diagonal: entry [i, i] is H(x_i), 1 where x_i > 0 and 0 elsewhere (also at 0).")
 def relu_jacobian(x):
     """The Jacobian of the elementwise ReLU, v_i = max(0, x_i), at x, eq. (eq-ch1-relu-jacobian):
 
@@ -424,7 +427,7 @@ def relu_jacobian(x):
 
 @exercise(
     hint="With respect to x the Jacobian of Wx is W itself; with respect to W, entry [i, j, k] is "
-    "(1 if i == j else 0) * x[k]: np.einsum('ij,k->ijk', np.eye(m), x)."
+    "(1 if i == j else 0) * x[k]: start from np.zeros((m, m, n)) and fill the entries with i == j."
 )
 def linear_jacobian(W, x, wrt="x"):
     """The Jacobian of the linear map v = Wx, eq. (eq-ch1-linear-jacobian).
