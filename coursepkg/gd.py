@@ -233,14 +233,18 @@ def gradient_descent(
 
     schedule: a learning-rate schedule, η_t = lr · schedule(t) for the update t = 0, 1, ... (for example
     ``lambda t: 1 / (1 + t / 50)``). halving: take each step with :func:`halving_step`, starting at η_t and
-    halving until f decreases. divergence: stop with ``"diverged"`` when f(w_t) > f(w_0) + divergence · (1 +
-    |f(w_0)|), or f or ∇f is no longer finite.
+    halving until f decreases; the run stops with ``"stalled"`` if no step size decreases f (w is a minimum to
+    machine precision). divergence: stop with ``"diverged"`` when f(w_t) > f(w_0) + divergence · (1 + |f(w_0)|),
+    or f or ∇f is no longer finite.
+
+    Returns a :class:`DescentResult` with the whole trajectory and why the run stopped.
     """
     w = _as_array(w0, "w0")
     lr = _positive(lr, "lr")
     if isinstance(tol, bool) or not isinstance(tol, (int, float, np.integer, np.floating)) or not tol >= 0:
         raise ValueError(f"tol must be a number >= 0, got {tol!r}")
     max_iter = _count(max_iter, "max_iter", 0)
+    divergence = _positive(divergence, "divergence")
     loss, g = float(f(w)), _gradient_value(grad, w)
     if not np.isfinite(loss) or not np.all(np.isfinite(g)):
         raise ValueError(f"f(w0) = {loss} or grad(w0) is not finite; start from another w0")

@@ -175,6 +175,15 @@ def test_halving_step_takes_the_first_decreasing_step(seed):
     np.testing.assert_allclose(new_w, w - expected * g)
 
 
+def test_halving_descent_stalls_when_no_step_decreases_f():
+    rng = np.random.default_rng(0)
+    A, b = _spd(rng, 3), rng.normal(size=3)
+    f, grad = _quadratic(A, b)
+    result = gd.gradient_descent(f, grad, np.zeros(3), 1.0, tol=0.0, max_iter=10_000, halving=True)
+    assert result.stopped == "stalled" and result.step_sizes[-1] == 0.0 and result.iterations < 10_000
+    np.testing.assert_allclose(result.w, np.linalg.solve(A, b), atol=1e-7)
+
+
 def test_halving_step_at_the_minimum_returns_w():
     A = np.diag([1.0, 2.0])
     f, _ = _quadratic(A, np.zeros(2))
@@ -342,6 +351,10 @@ def test_errors_name_the_argument():
             gd.halving_step(f, np.ones(2), np.ones(2), bad)
         with pytest.raises(ValueError, match="lr must be a finite number > 0"):
             gd.minibatch_sgd(lambda w, S: w, np.ones(2), 4, 2, bad, 1, 0)
+    with pytest.raises(ValueError, match="divergence must be a finite number > 0"):
+        gd.gradient_descent(f, grad, np.ones(2), 0.1, divergence=0)
+    with pytest.raises(ValueError, match="tol must be a number >= 0"):
+        gd.gradient_descent(f, grad, np.ones(2), 0.1, tol=-1.0)
     with pytest.raises(ValueError, match="w0 must be finite"):
         gd.gradient_descent(f, grad, np.array([1.0, np.inf]), 0.1)
     with pytest.raises(ValueError, match=r"grad\(w\) returned shape \(3,\)"):
