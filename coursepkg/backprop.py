@@ -1,8 +1,8 @@
 """Chapter 3: backpropagation by error signals.
 
 For a loss L computed by a graph of intermediate values v_1, ..., v_N = L, the *error signal* of v_i is
-v_bar_i = dL/dv_i (eq. ``eq-error-signal``). Backpropagation visits the nodes in reverse topological order, starts
-from v_bar_N = 1 and sets v_bar_i = sum over the children j of v_i of v_bar_j dv_j/dv_i (eq. ``eq-backprop``).
+v_bar_i = dL/dv_i (eq. ``eq-ch3-error-signal``). Backpropagation visits the nodes in reverse topological order, starts
+from v_bar_N = 1 and sets v_bar_i = sum over the children j of v_i of v_bar_j dv_j/dv_i (eq. ``eq-ch3-backprop``).
 
 This module holds
 
@@ -64,7 +64,7 @@ def _array(value, name: str, ndim: int | tuple[int, ...] | None = None) -> np.nd
     "w_bar = sum(z_bar * x) + lam * w, b_bar = sum(z_bar)."
 )
 def logistic_least_squares_signals(w, b, x, t, lam=0.0):
-    """The error signals of regularised logistic least squares (eqs. ``eq-lls-signals`` and ``eq-lls-reg``).
+    """The error signals of regularised logistic least squares (eqs. ``eq-ch3-lls-signals`` and ``eq-ch3-lls-reg``).
 
     The model is z = w x + b, y = sigma(z), with the loss L = sum_n (y_n - t_n)^2 / 2 and the regulariser
     R = w^2 / 2 weighted by ``lam``: L_reg = L + lam R. ``w``, ``b``, ``lam`` are numbers; ``x`` and ``t`` are
@@ -102,7 +102,7 @@ def _check_two_layer(W1, b1, W2, b2, x, t) -> tuple[np.ndarray, ...]:
     "W2_bar = outer(y_bar, h), h_bar = W2.T @ y_bar, z_bar = h_bar * h * (1 - h), W1_bar = outer(z_bar, x)."
 )
 def two_layer_backward(W1, b1, W2, b2, x, t):
-    """The gradients of L = ||y - t||^2 / 2 for the two-layer network, vectorised (eq. ``eq-two-layer-vec``).
+    """The gradients of L = ||y - t||^2 / 2 for the two-layer network, vectorised (eq. ``eq-ch3-two-layer-vec``).
 
     The network is z = W1 x + b1, h = sigma(z) (logistic), y = W2 h + b2 (linear output), with W1 of shape
     (k, d), b1 (k,), W2 (m, k), b2 (m,), x (d,) and t (m,). Use matrix-vector operations, no loops. Return a
@@ -122,7 +122,7 @@ def two_layer_backward(W1, b1, W2, b2, x, t):
 
 
 def two_layer_backward_elementwise(W1, b1, W2, b2, x, t) -> dict[str, np.ndarray]:
-    """The same gradients as :func:`two_layer_backward`, one scalar at a time (eq. ``eq-two-layer-elem``).
+    """The same gradients as :func:`two_layer_backward`, one scalar at a time (eq. ``eq-ch3-two-layer-elem``).
 
     Slow and explicit: every line is one of the element-wise error-signal equations of the lecture.
     """
@@ -152,7 +152,7 @@ def cross_entropy(z, t) -> np.ndarray:
     "so that large logits do not overflow."
 )
 def softmax_cross_entropy_backward(z, t):
-    """The error signal z_bar = y - t of softmax with cross-entropy (eq. ``eq-softmax-ce``).
+    """The error signal z_bar = y - t of softmax with cross-entropy (eq. ``eq-ch3-softmax-ce``).
 
     ``z`` holds logits of shape (K,) or a batch of shape (N, K); ``t`` has the same shape and holds target
     distributions (one-hot rows, or rows of probabilities summing to 1). With y = softmax(z) over the last
@@ -175,7 +175,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``grad`` over the axes that NumPy broadcasting added or stretched, so that it has ``shape``.
 
     An input that broadcasting copied to several places feeds each of them: its error signal is the sum of
-    theirs (fan-out, eq. ``eq-backprop``).
+    theirs (fan-out, eq. ``eq-ch3-backprop``).
     """
     while grad.ndim > len(shape):
         grad = grad.sum(axis=0)
@@ -192,7 +192,7 @@ def mul_backward(a: np.ndarray, b: np.ndarray, out_grad: np.ndarray) -> tuple[np
 
 @exercise(hint="For C = A @ B, A_bar = C_bar @ B.T and B_bar = A.T @ C_bar (check the shapes).")
 def matmul_backward(A, B, out_grad):
-    """The error signals of a matrix product C = A B (eq. ``eq-matmul-backward``).
+    """The error signals of a matrix product C = A B (eq. ``eq-ch3-matmul-backward``).
 
     ``A`` has shape (m, k), ``B`` shape (k, n) and ``out_grad`` = C_bar = dL/dC shape (m, n). Return the tuple
     ``(A_bar, B_bar)`` of dL/dA (shape (m, k)) and dL/dB (shape (k, n)). The engine's ``@`` uses this rule.
@@ -346,7 +346,7 @@ class Value:
         return total * (total.data.size / self.data.size)
 
     def logsumexp(self, axis: int = -1) -> Value:
-        """log sum_k exp(x_k) over ``axis``, stably; its local derivatives are softmax(x) (eq. ``eq-softmax-ce``)."""
+        """log sum_k exp(x_k) over ``axis``, stably; its local derivatives are softmax(x) (``eq-ch3-softmax-ce``)."""
         top = self.data.max(axis=axis, keepdims=True)
         shifted = np.exp(self.data - top)
         total = shifted.sum(axis=axis, keepdims=True)
@@ -368,7 +368,7 @@ class Value:
 
         The nodes are visited in reverse topological order (children before parents). ``self.grad`` starts at
         1 (v_bar_N = 1; ``self`` must then hold one number) or at ``grad`` when given, and each node adds
-        its contribution v_bar_j dv_j/dv_i to each parent's error signal (eq. ``eq-backprop``). Every error
+        its contribution v_bar_j dv_j/dv_i to each parent's error signal (eq. ``eq-ch3-backprop``). Every error
         signal is reset to zero first, so calling ``backward()`` twice does not double anything.
         """
         order = topological_order(self)
@@ -453,7 +453,7 @@ def count_paths(graph: Graph, output: Hashable | None = None) -> int:
 
     ``graph`` maps each node to its children (the nodes computed from it). ``output`` defaults to the one node
     without children. By dynamic programming in topological order, paths(input) = 1 and paths(v) = sum of
-    paths(p) over the parents p of v (eq. ``eq-count-paths``): work linear in the number of edges, although the
+    paths(p) over the parents p of v (eq. ``eq-ch3-count-paths``): work linear in the number of edges, although the
     count itself can grow exponentially with depth. Returns an exact Python int.
     """
     children, parents = _children_and_parents(graph)
@@ -490,7 +490,7 @@ def enumerate_paths(graph: Graph, source: Hashable, target: Hashable) -> Iterato
 def path_sum(graph: Graph, local_derivative: Mapping[tuple, float], source: Hashable, target: Hashable) -> float:
     """d target / d source as the sum over all paths of the product of local derivatives along each path.
 
-    ``local_derivative[(u, v)]`` is dv/du for each edge u -> v (eq. ``eq-path-sum``). Exponential work on deep
+    ``local_derivative[(u, v)]`` is dv/du for each edge u -> v (eq. ``eq-ch3-path-sum``). Exponential work on deep
     layered graphs: compare with backpropagation, which shares the partial sums.
     """
     total = 0.0
@@ -544,7 +544,7 @@ def classifier_gradients(params: Mapping[str, np.ndarray], X: np.ndarray, T: np.
 
     Logistic hidden layer H = sigma(X W1^T + b1), logits Z2 = H W2^T + b2, targets T (one-hot, (N, m)).
     Rows are examples, so each error-signal equation of ``two_layer_backward`` is transposed and summed over
-    the batch (eq. ``eq-batch-backward``). Returns ``(loss, grads)`` with grads keyed like ``params``.
+    the batch (eq. ``eq-ch3-batch-backward``). Returns ``(loss, grads)`` with grads keyed like ``params``.
     """
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
     n = X.shape[0]
@@ -570,8 +570,8 @@ def train_classifier(
 ) -> tuple[dict[str, np.ndarray], list[float]]:
     """Train a d-``hidden``-m logistic network by mini-batch gradient descent with :func:`classifier_gradients`.
 
-    ``X`` (N, d) holds the inputs, ``labels`` (N,) integer classes 0..m-1. Returns the parameters and the mean
-    training loss of every epoch. This is the chapter's NumPy-only loop, there to show the hand-written
+    ``X`` (N, d) holds the inputs, ``labels`` (N,) integer classes 0..m-1. Returns the parameters and the loss
+    of every mini-batch, in order. This is the chapter's NumPy-only loop, there to show the hand-written
     backward pass at work; every torch model of the course trains with ``coursepkg.train.fit``.
     """
     X = np.asarray(X)
@@ -587,12 +587,10 @@ def train_classifier(
     losses = []
     for _ in range(epochs):
         order = rng.permutation(X.shape[0])
-        total = 0.0
         for start in range(0, X.shape[0], batch_size):
             batch = order[start : start + batch_size]
             loss, grads = classifier_gradients(params, X[batch], T[batch])
             for name in params:
                 params[name] -= lr * grads[name]
-            total += loss * len(batch)
-        losses.append(total / X.shape[0])
+            losses.append(loss)
     return params, losses

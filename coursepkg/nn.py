@@ -1,7 +1,7 @@
 """Chapter 2: neural networks. Units, layers, activation functions and multilayer perceptrons, in NumPy.
 
-A unit computes y = phi(w^T x + b) (eq. ``eq-unit``); a layer applies units side by side, h = phi(W x + b)
-(eq. ``eq-layer``); a network composes layers, y = f^(L)(... f^(1)(x)) (eq. ``eq-composition``). Weights follow
+A unit computes y = phi(w^T x + b) (eq. ``eq-ch2-unit``); a layer applies units side by side, h = phi(W x + b)
+(eq. ``eq-ch2-layer``); a network composes layers, y = f^(L)(... f^(1)(x)) (eq. ``eq-ch2-composition``). Weights follow
 the lectures: the matrix of layer l has shape (n_l, n_{l-1}), one row per unit. Batched inputs have the batch
 as their first dimension, so a layer on a batch X of shape (N, n_{l-1}) computes phi(X W^T + b).
 """
@@ -41,7 +41,7 @@ __all__ = [
 ArrayFunction = Callable[[np.ndarray], np.ndarray]
 
 
-# --- The six activation functions of the lectures and their derivatives (eq. eq-activations) -------------------
+# --- The six activation functions of the lectures and their derivatives (eq. ``eq-ch2-activations``) -----------------
 
 
 def identity(z):
@@ -91,7 +91,7 @@ def logistic(z):
 
 @exercise(hint="sigma'(z) = sigma(z) (1 - sigma(z)); use logistic(z), and note that 1 - sigma(z) = sigma(-z).")
 def logistic_derivative(z):
-    """The derivative of the logistic function, sigma'(z) = sigma(z) (1 - sigma(z)) (eq. ``eq-logistic-derivative``).
+    """The logistic function's derivative, sigma'(z) = sigma(z) (1 - sigma(z)) (eq. ``eq-ch2-logistic-derivative``).
 
     ``z`` is a NumPy array of any shape (or a number); return an array of the same shape, element by element.
     It must stay accurate for large |z| (no overflow warnings, no NaN): ``logistic(z)`` is available.
@@ -137,7 +137,7 @@ def get_activation(name: str) -> Activation:
 
 
 def softmax(z):
-    """The softmax over the last axis, y_k = e^{z_k} / sum_j e^{z_j} (eq. ``eq-softmax``), shifted by the
+    """The softmax over the last axis, y_k = e^{z_k} / sum_j e^{z_j} (eq. ``eq-ch2-softmax``), shifted by the
     maximum so that large logits do not overflow."""
     z = np.asarray(z, dtype=np.float64)
     e = np.exp(z - z.max(axis=-1, keepdims=True))
@@ -184,7 +184,7 @@ def _check_layers(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x
     "layers and output_activation on the last one (get_activation(name).value gives phi)."
 )
 def mlp_forward(weights, biases, x, activation, *, output_activation="identity"):
-    """The forward pass of a multilayer perceptron (eqs. ``eq-layer`` and ``eq-composition``).
+    """The forward pass of a multilayer perceptron (eqs. ``eq-ch2-layer`` and ``eq-ch2-composition``).
 
     ``weights[l]`` has shape (n_{l+1}, n_l) and ``biases[l]`` shape (n_{l+1},). ``x`` is one input of shape
     (n_0,) or a batch of shape (N, n_0). Every hidden layer computes h = phi(W h_prev + b) with phi the
@@ -201,7 +201,7 @@ def mlp_forward(weights, biases, x, activation, *, output_activation="identity")
 
 @exercise(hint="Compose the layers one by one: after W^(l), the map is x -> W^(l) (W x + b) + b^(l).")
 def collapse_linear(weights, biases):
-    """The single linear layer (W, b) that a deep *linear* network computes (eq. ``eq-deep-linear``).
+    """The single linear layer (W, b) that a deep *linear* network computes (eq. ``eq-ch2-deep-linear``).
 
     With identity activations, y = W^(L)(... (W^(1) x + b^(1)) ...) + b^(L) = W x + b. ``weights[l]`` has
     shape (n_{l+1}, n_l) and ``biases[l]`` shape (n_{l+1},). Return the tuple ``(W, b)`` with W of shape
@@ -220,7 +220,7 @@ def staircase_network(f: ArrayFunction, a: float, b: float, width: int, steepnes
 
     With knots x_i = a + i (b - a) / width, unit i switches on at the midpoint m_i of [x_{i-1}, x_i] and adds
     the increment f(x_i) - f(x_{i-1}):  g(x) = f(a) + sum_i (f(x_i) - f(x_{i-1})) sigma(k (x - m_i))
-    (eq. ``eq-staircase``). As ``steepness`` k grows each sigma(k .) tends to the hard threshold, and as
+    (eq. ``eq-ch2-staircase``). As ``steepness`` k grows each sigma(k .) tends to the hard threshold, and as
     ``width`` grows the staircase follows f more closely. The default k is 10 / (knot spacing).
     Returns ``(weights, biases)`` for ``mlp_forward(weights, biases, x[:, None], "logistic")``.
     """
