@@ -73,6 +73,9 @@ def logistic_least_squares_signals(w, b, x, t, lam=0.0):
     * ``"y_bar"`` and ``"z_bar"``: dL_reg/dy and dL_reg/dz, with the shape of ``x``;
     * ``"w_bar"`` and ``"b_bar"``: dL_reg/dw and dL_reg/db, numbers (summed over the examples).
     """
+    w, b, lam = (float(_array(v, n, 0)) for v, n in ((w, "w"), (b, "b"), (lam, "lam")))
+    if lam < 0:
+        raise ValueError(f"lam, the weight of the regulariser, must be non-negative, got {lam}")
     x, t = _array(x, "x", (0, 1)), _array(t, "t", (0, 1))
     if x.shape != t.shape:
         raise ValueError(f"x and t must have the same shape, got {x.shape} and {t.shape}")
@@ -127,15 +130,16 @@ def two_layer_backward_elementwise(W1, b1, W2, b2, x, t) -> dict[str, np.ndarray
     Slow and explicit: every line is one of the element-wise error-signal equations of the lecture.
     """
     W1, b1, W2, b2, x, t = _check_two_layer(W1, b1, W2, b2, x, t)
-    (k, d), m = W1.shape, W2.shape[0]
-    z = [sum(W1[i, j] * x[j] for j in range(d)) + b1[i] for i in range(k)]
-    h = [float(nn.logistic(z[i])) for i in range(k)]
-    y = [sum(W2[l, i] * h[i] for i in range(k)) + b2[l] for l in range(m)]
-    y_bar = [y[l] - t[l] for l in range(m)]
-    W2_bar = [[y_bar[l] * h[i] for i in range(k)] for l in range(m)]
-    h_bar = [sum(y_bar[l] * W2[l, i] for l in range(m)) for i in range(k)]
-    z_bar = [h_bar[i] * h[i] * (1 - h[i]) for i in range(k)]
-    W1_bar = [[z_bar[i] * x[j] for j in range(d)] for i in range(k)]
+    (n_hidden, n_in), n_out = W1.shape, W2.shape[0]
+    I, J, K = range(n_hidden), range(n_in), range(n_out)  # i: hidden unit, j: input, k: output
+    z = [sum(W1[i, j] * x[j] for j in J) + b1[i] for i in I]
+    h = [float(nn.logistic(z[i])) for i in I]
+    y = [sum(W2[k, i] * h[i] for i in I) + b2[k] for k in K]
+    y_bar = [y[k] - t[k] for k in K]
+    W2_bar = [[y_bar[k] * h[i] for i in I] for k in K]
+    h_bar = [sum(y_bar[k] * W2[k, i] for k in K) for i in I]
+    z_bar = [h_bar[i] * h[i] * (1 - h[i]) for i in I]  # sigma'(z_i) = h_i (1 - h_i)
+    W1_bar = [[z_bar[i] * x[j] for j in J] for i in I]
     return {"W1": np.array(W1_bar), "b1": np.array(z_bar), "W2": np.array(W2_bar), "b2": np.array(y_bar)}
 
 

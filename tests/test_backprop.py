@@ -311,6 +311,10 @@ def test_logistic_least_squares_rejects_mismatched_inputs():
         bp.logistic_least_squares_signals(1.0, 0.0, np.ones(3), np.ones(2), 0.0)
     with pytest.raises(ValueError, match="x must be finite"):
         bp.logistic_least_squares_signals(1.0, 0.0, np.nan, 0.0, 0.0)
+    with pytest.raises(ValueError, match="lam, the weight of the regulariser, must be non-negative"):
+        bp.logistic_least_squares_signals(1.0, 0.0, 1.0, 0.0, -1.0)
+    with pytest.raises(ValueError, match="w must have 0 dimension"):
+        bp.logistic_least_squares_signals(np.ones(2), 0.0, 1.0, 0.0, 0.0)
 
 
 def two_layer_case(rng, d, k, m):
