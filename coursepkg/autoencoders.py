@@ -152,10 +152,11 @@ def _check_activations(h, name: str = "h") -> None:
         raise ValueError(f"{name} must hold activations in [0, 1] (e.g. sigmoid units); got values outside")
 
 
-def _check_open_probability(rho, name: str = "rho") -> None:
+def _check_rho(rho) -> None:
+    """rho (a number or a tensor) lies in the open interval (0, 1)."""
     values = rho if torch.is_tensor(rho) else torch.as_tensor(float(rho))
     if not bool(((values > 0) & (values < 1)).all()):
-        raise ValueError(f"{name} must lie in the open interval (0, 1), got {rho!r}")
+        raise ValueError(f"rho must lie in the open interval (0, 1), got {rho!r}")
 
 
 def _check_k(k, m: int) -> None:
@@ -199,7 +200,7 @@ def bernoulli_kl(rho, rho_hat: torch.Tensor) -> torch.Tensor:
     [0, 1]) broadcast against each other. The result is infinite where ``rho_hat`` is 0 or 1.
     """
     _check_tensor(rho_hat, "rho_hat")
-    _check_open_probability(rho, "rho")
+    _check_rho(rho)
     if not bool(((rho_hat >= 0) & (rho_hat <= 1)).all()):
         raise ValueError("rho_hat must hold probabilities in [0, 1]")
     rho = torch.as_tensor(rho, dtype=rho_hat.dtype, device=rho_hat.device)
@@ -223,7 +224,7 @@ def kl_sparsity_penalty(h: torch.Tensor, rho: float, *, eps: float = 1e-6) -> to
     [eps, 1 - eps] so that a unit that is never, or always, on gives a large but finite penalty.)
     """
     _check_activations(h, "h")
-    _check_open_probability(rho, "rho")
+    _check_rho(rho)
     rho_hat = h.mean(dim=0).clamp(eps, 1 - eps)
     kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
     return kl.sum()
@@ -397,7 +398,7 @@ def autoencoder_loss(
     if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
         raise ValueError(f"weight must be a finite number >= 0, got {weight!r}")
     if penalty == "kl":
-        _check_open_probability(rho, "rho")
+        _check_rho(rho)
     if corruption is not None and not callable(corruption):
         raise TypeError(f"corruption must be callable or None, got {type(corruption).__name__}")
 
