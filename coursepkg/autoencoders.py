@@ -2,16 +2,51 @@
 
 The deep autoencoder of chapter 4 (784-1000-500-250-30, after Hinton and Salakhutdinov 2006) is an
 :class:`MLPAutoencoder` too: one class for every fully connected autoencoder of the course.
+
+Chapter 5 adds what makes an autoencoder learn something useful: a regularizer added to the reconstruction
+error (equation ``eq-ch5-objective`` of the book),
+
+* sparsity: the L1 activity penalty :func:`l1_activity_penalty`, the Bernoulli KL penalty
+  :func:`kl_sparsity_penalty` (built on :func:`bernoulli_kl`) and k-sparse codes (:func:`top_k_sparse`,
+  :class:`KSparseAutoencoder`);
+* denoising: the corruptions :func:`gaussian_noise` and :func:`masking_noise`;
+* contraction: the exact Jacobian penalty :func:`contractive_penalty` and its closed form for a sigmoid layer,
+  :func:`sigmoid_contractive_penalty`;
+
+the loss functions :func:`autoencoder_loss` builds from them for ``coursepkg.train.fit``, and the tools of the
+applications: :func:`reconstruction_error`, :func:`psnr`, :func:`anomaly_scores`, :func:`codes`,
+:func:`reconstruct`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["MLPAutoencoder"]
+from .grading.registry import exercise
+
+__all__ = [
+    "KSparseAutoencoder",
+    "MLPAutoencoder",
+    "PENALTIES",
+    "anomaly_scores",
+    "autoencoder_loss",
+    "bernoulli_kl",
+    "codes",
+    "contractive_penalty",
+    "gaussian_noise",
+    "kl_sparsity_penalty",
+    "l1_activity_penalty",
+    "masking_noise",
+    "psnr",
+    "reconstruct",
+    "reconstruction_error",
+    "sigmoid_contractive_penalty",
+    "top_k_sparse",
+]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -73,3 +108,349 @@ class MLPAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The reconstruction x~ = g_theta(f_phi(x))."""
         return self.decoder(self.encoder(x))
+
+
+class KSparseAutoencoder(MLPAutoencoder):
+    """An :class:`MLPAutoencoder` whose code keeps only its ``k`` largest units (Makhzani and Frey 2013).
+
+    ``encode`` returns ``top_k_sparse(f_phi(x), k)``, so training, reconstruction and the codes all see the
+    sparse code. The code layer is linear by default, as in the paper; ``k`` may be changed after training
+    (the paper encodes with a somewhat larger k at test time).
+    """
+
+    def __init__(self, dims: Sequence[int], k: int, **kwargs):
+        super().__init__(dims, **kwargs)
+        _check_k(k, self.dims[-1])
+        self.k = k
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The k-sparse code: the encoder's output with all but its k largest units set to zero."""
+        return top_k_sparse(self.encoder(x), self.k)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encode(x))
+
+
+# ------------------------------------------------------------------------------------------ input checks
+
+
+def _check_tensor(x, name: str, ndim: int | None = None) -> None:
+    if not torch.is_tensor(x):
+        raise TypeError(f"{name} must be a torch tensor, got {type(x).__name__}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+
+
+def _check_activations(h, name: str = "h") -> None:
+    """h is a batch (N, m) of activations in [0, 1] (for example sigmoid units)."""
+    _check_tensor(h, name, ndim=2)
+    if h.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch")
+    if not bool(((h >= 0) & (h <= 1)).all()):
+        raise ValueError(f"{name} must hold activations in [0, 1] (e.g. sigmoid units); got values outside")
+
+
+def _check_rho(rho) -> None:
+    """rho (a number or a tensor) lies in the open interval (0, 1)."""
+    values = rho if torch.is_tensor(rho) else torch.as_tensor(float(rho))
+    if not bool(((values > 0) & (values < 1)).all()):
+        raise ValueError(f"rho must lie in the open interval (0, 1), got {rho!r}")
+
+
+def _check_k(k, m: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise TypeError(f"k must be an int, got {type(k).__name__}")
+    if not 1 <= k <= m:
+        raise ValueError(f"k must be in [1, {m}] (the number of code units), got {k}")
+
+
+def _check_same_shape(x, x_hat, names=("x", "x_hat")) -> None:
+    _check_tensor(x, names[0])
+    _check_tensor(x_hat, names[1])
+    if x.shape != x_hat.shape:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same shape, got {tuple(x.shape)} and {tuple(x_hat.shape)}"
+        )
+    if x.ndim < 1:
+        raise ValueError(f"{names[0]} must have a batch dimension, got a scalar")
+
+
+# ----------------------------------------------------------------------------------- sparsity penalties
+
+
+def l1_activity_penalty(h: torch.Tensor) -> torch.Tensor:
+    """The L1 activity penalty sum_i |a_i| of equation (eq-ch5-l1), averaged over the batch.
+
+    ``h`` has shape (N, m), one row of code activations per example; the result is a scalar,
+    (1/N) sum_n sum_i |h_ni|, to be added to a batch-mean reconstruction error with a weight lambda.
+    """
+    _check_tensor(h, "h", ndim=2)
+    return h.abs().sum(dim=1).mean()
+
+
+@exercise(hint="Return rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat)), elementwise.")
+def bernoulli_kl(rho, rho_hat: torch.Tensor) -> torch.Tensor:
+    """KL(Bernoulli(rho) || Bernoulli(rho_hat)), elementwise: equation (eq-ch5-bernoulli-kl).
+
+    KL(rho || rho_hat) = rho log(rho / rho_hat) + (1 - rho) log((1 - rho) / (1 - rho_hat)).
+
+    ``rho`` (a number or a tensor, in the open interval (0, 1)) and ``rho_hat`` (a tensor with entries in
+    [0, 1]) broadcast against each other. The result is infinite where ``rho_hat`` is 0 or 1.
+    """
+    _check_tensor(rho_hat, "rho_hat")
+    _check_rho(rho)
+    if not bool(((rho_hat >= 0) & (rho_hat <= 1)).all()):
+        raise ValueError("rho_hat must hold probabilities in [0, 1]")
+    rho = torch.as_tensor(rho, dtype=rho_hat.dtype, device=rho_hat.device)
+    return rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+
+
+@exercise(
+    hint="rho_hat = h.mean(dim=0) is the mean activation of each unit over the batch; return the sum over units "
+    "of rho * log(rho / rho_hat) + (1 - rho) * log((1 - rho) / (1 - rho_hat))."
+)
+def kl_sparsity_penalty(h: torch.Tensor, rho: float, *, eps: float = 1e-6) -> torch.Tensor:
+    """The KL sparsity penalty sum_j KL(rho || rho_hat_j) of equation (eq-ch5-kl-sparsity).
+
+    ``h`` has shape (N, m): the activations in [0, 1] (sigmoid units) of m code units on a batch of N
+    examples. ``rho_hat_j = (1/N) sum_n h_nj`` is the mean activation of unit j over the batch, and
+    ``rho`` in (0, 1) the target mean activation. Return the scalar
+
+        sum_j [ rho log(rho / rho_hat_j) + (1 - rho) log((1 - rho) / (1 - rho_hat_j)) ],
+
+    the KL divergence of equation (eq-ch5-bernoulli-kl) summed over the m units. (``rho_hat`` is clamped to
+    [eps, 1 - eps] so that a unit that is never, or always, on gives a large but finite penalty.)
+    """
+    _check_activations(h, "h")
+    _check_rho(rho)
+    rho_hat = h.mean(dim=0).clamp(eps, 1 - eps)
+    kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+    return kl.sum()
+
+
+@exercise(hint="Take the k largest entries of each row with torch.topk(h, k, dim=1) and keep only them.")
+def top_k_sparse(h: torch.Tensor, k: int) -> torch.Tensor:
+    """The k-sparse code of equation (eq-ch5-k-sparse): keep the k largest entries of each row of h.
+
+    ``h`` has shape (N, m); return a tensor of the same shape in which, in every row, the k largest entries
+    (by value, not by magnitude) are unchanged and the other m - k entries are 0. Gradients flow to the kept
+    entries only. ``k`` must be an int in [1, m].
+    """
+    _check_tensor(h, "h", ndim=2)
+    _check_k(k, h.shape[1])
+    kept = torch.topk(h, k, dim=1).indices
+    mask = torch.zeros_like(h).scatter(1, kept, 1.0)
+    return h * mask
+
+
+# ------------------------------------------------------------------------------------------- corruptions
+
+
+def _check_generator(generator, x: torch.Tensor) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if generator is not None and generator.device.type != x.device.type:
+        raise ValueError(f"generator is on {generator.device} but x is on {x.device}")
+
+
+def gaussian_noise(x: torch.Tensor, sigma: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Additive Gaussian corruption x^ = x + eps, eps ~ N(0, sigma^2 I) (equation eq-ch5-gaussian-noise).
+
+    Every entry of ``x`` gets its own independent noise; ``sigma >= 0``. The result is not clipped, so
+    corrupted pixels may leave [0, 1]. Pass a ``torch.Generator`` for reproducible noise.
+    """
+    _check_tensor(x, "x")
+    _check_generator(generator, x)
+    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return x + sigma * noise
+
+
+@exercise(
+    hint="Draw u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device) and set to 0 the "
+    "entries of x where u < p; leave the others unchanged."
+)
+def masking_noise(x: torch.Tensor, p: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Masking corruption (equation eq-ch5-masking-noise): set each entry of x to 0 with probability p.
+
+    Every entry is dropped independently of all the others; the entries that survive keep their value
+    (no rescaling). ``p`` lies in [0, 1). Draw the random numbers with ``generator`` when one is given, so
+    that the same seed gives the same mask: draw u ~ U[0, 1) for every entry (``torch.rand``) and zero the
+    entries with u < p. Return a new tensor of x's shape, dtype and device.
+    """
+    _check_tensor(x, "x")
+    _check_generator(generator, x)
+    if not (isinstance(p, (int, float)) and 0 <= p < 1):
+        raise ValueError(f"p must be a probability in [0, 1), got {p!r}")
+    u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    return torch.where(u < p, torch.zeros_like(x), x)
+
+
+# ----------------------------------------------------------------------------------- contractive penalty
+
+
+def contractive_penalty(
+    encoder: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *, reduction: str = "mean"
+) -> torch.Tensor:
+    """The contractive penalty ||J_f(x)||_F^2 of equation (eq-ch5-contractive), computed exactly.
+
+    ``encoder`` maps one example of shape (d,) to its code of shape (m,) (an ``nn.Module`` made of layers
+    that accept unbatched inputs, such as ``nn.Linear`` and elementwise activations); ``x`` has shape (N, d).
+    The Jacobian J_f(x_n) (m by d) of every example is computed with ``torch.func.jacrev`` vectorized over
+    the batch by ``torch.func.vmap``, and the squared Frobenius norm sum_ji (d f_j / d x_i)^2 is returned per
+    example (``reduction="none"``, shape (N,)) or averaged over the batch (``"mean"``, the default). The
+    result is differentiable with respect to the encoder's parameters, so it can be trained on. Cost: m
+    backward passes per example; for one sigmoid layer use :func:`sigmoid_contractive_penalty` instead.
+    """
+    if not callable(encoder):
+        raise TypeError(f"encoder must be callable (e.g. model.encoder), got {type(encoder).__name__}")
+    _check_tensor(x, "x", ndim=2)
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    jacobians = torch.func.vmap(torch.func.jacrev(encoder))(x)  # (N, m, d)
+    squared_norms = jacobians.pow(2).flatten(start_dim=1).sum(dim=1)
+    return squared_norms.mean() if reduction == "mean" else squared_norms
+
+
+@exercise(
+    hint="For h = sigmoid(W x + b), d h_j / d x_i = h_j (1 - h_j) W_ji. Sum its square over j and i for each "
+    "example: ((h * (1 - h)) ** 2) @ (W ** 2).sum(dim=1), then average over the batch."
+)
+def sigmoid_contractive_penalty(W: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """The contractive penalty of one sigmoid layer in closed form: equation (eq-ch5-sigmoid-contractive).
+
+    For the encoder h = sigmoid(W x + b) with ``W`` of shape (m, d) (``nn.Linear(d, m).weight``), the
+    Jacobian is d h_j / d x_i = h_j (1 - h_j) W_ji, so
+
+        ||J_f(x)||_F^2 = sum_j (h_j (1 - h_j))^2 sum_i W_ji^2.
+
+    ``h`` has shape (N, m): the layer's activations on a batch. Return the mean of this quantity over the N
+    examples (a scalar), which equals ``contractive_penalty(encoder, x)`` at a fraction of its cost.
+    """
+    _check_tensor(W, "W", ndim=2)
+    _check_tensor(h, "h", ndim=2)
+    if h.shape[1] != W.shape[0]:
+        raise ValueError(
+            f"h has {h.shape[1]} units but W has {W.shape[0]} rows: expected W of shape (m, d) and h of shape (N, m)"
+        )
+    slopes = (h * (1 - h)) ** 2  # (N, m)
+    row_norms = (W**2).sum(dim=1)  # (m,)
+    return (slopes @ row_norms).mean()
+
+
+# ------------------------------------------------------------------------------------------------ losses
+
+
+def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """The squared error ||x_n - x~_n||^2 of every example: shape (N,) for a batch of shape (N, ...)."""
+    _check_same_shape(x, x_hat)
+    return (x - x_hat).pow(2).flatten(start_dim=1).sum(dim=1)
+
+
+def psnr(x: torch.Tensor, x_hat: torch.Tensor, *, max_value: float = 1.0) -> torch.Tensor:
+    """The peak signal-to-noise ratio 10 log10(max_value^2 / MSE) of every example, in decibels: shape (N,).
+
+    MSE is the mean squared error over the pixels of one example; higher is better, and each halving of the
+    error adds about 3 dB.
+    """
+    _check_same_shape(x, x_hat)
+    mse = (x - x_hat).pow(2).flatten(start_dim=1).mean(dim=1)
+    return 10 * torch.log10(max_value**2 / mse)
+
+
+PENALTIES = ("none", "l1", "kl", "contractive", "sigmoid_contractive")
+
+
+def _sigmoid_layer(model: nn.Module) -> nn.Linear:
+    layers = list(getattr(model, "encoder", []))
+    if len(layers) != 2 or not isinstance(layers[0], nn.Linear) or not isinstance(layers[1], nn.Sigmoid):
+        raise ValueError(
+            "penalty='sigmoid_contractive' needs a one-layer sigmoid encoder, e.g. "
+            "MLPAutoencoder((784, m), code_activation='sigmoid'); use penalty='contractive' for other encoders"
+        )
+    return layers[0]
+
+
+def autoencoder_loss(
+    penalty: str = "none",
+    weight: float = 0.0,
+    *,
+    rho: float = 0.05,
+    corruption: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> Callable[..., torch.Tensor]:
+    """A loss function ``loss_fn(model, x)`` for ``train.fit``: equation (eq-ch5-objective).
+
+    loss = (1/N) sum_n ||x_n - g(f(x^_n))||^2 + weight * Omega
+
+    where x^_n = ``corruption(x_n)`` (a denoising autoencoder, e.g. ``partial(gaussian_noise, sigma=0.5)``)
+    or x_n itself, h = ``model.encode(x^)`` is the code, and the regularizer Omega is chosen by ``penalty``:
+    ``"none"``; ``"l1"`` (:func:`l1_activity_penalty`); ``"kl"`` (:func:`kl_sparsity_penalty` with target
+    ``rho``; needs codes in [0, 1]); ``"contractive"`` (:func:`contractive_penalty` of ``model.encoder`` at
+    x^); ``"sigmoid_contractive"`` (:func:`sigmoid_contractive_penalty`, for a one-layer sigmoid encoder).
+    The model needs ``encode`` and ``decode`` (an :class:`MLPAutoencoder`). Extra batch tensors (labels)
+    are ignored.
+    """
+    if penalty not in PENALTIES:
+        raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
+    if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+        raise ValueError(f"weight must be a finite number >= 0, got {weight!r}")
+    if penalty == "kl":
+        _check_rho(rho)
+    if corruption is not None and not callable(corruption):
+        raise TypeError(f"corruption must be callable or None, got {type(corruption).__name__}")
+
+    def loss_fn(model: nn.Module, x: torch.Tensor, *unused: torch.Tensor) -> torch.Tensor:
+        x_in = x if corruption is None else corruption(x)
+        h = model.encode(x_in)
+        loss = reconstruction_error(x, model.decode(h)).mean()
+        if penalty == "l1":
+            loss = loss + weight * l1_activity_penalty(h)
+        elif penalty == "kl":
+            loss = loss + weight * kl_sparsity_penalty(h, rho)
+        elif penalty == "contractive":
+            loss = loss + weight * contractive_penalty(model.encoder, x_in)
+        elif penalty == "sigmoid_contractive":
+            loss = loss + weight * sigmoid_contractive_penalty(_sigmoid_layer(model).weight, h)
+        return loss
+
+    return loss_fn
+
+
+# ---------------------------------------------------------------------------------- applications' tools
+
+
+def _batched(function: Callable[[torch.Tensor], torch.Tensor], model: nn.Module, x: torch.Tensor, batch_size: int):
+    _check_tensor(x, "x")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            parts = [function(x[i : i + batch_size].to(device)).cpu() for i in range(0, x.shape[0], batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(parts)
+
+
+def codes(model: nn.Module, x: torch.Tensor, *, batch_size: int = 2048) -> torch.Tensor:
+    """``model.encode(x)`` for a whole dataset, in batches on the model's device, without autograd (on the CPU)."""
+    return _batched(model.encode, model, x, batch_size)
+
+
+def reconstruct(model: nn.Module, x: torch.Tensor, *, batch_size: int = 2048) -> torch.Tensor:
+    """``model(x)`` for a whole dataset, in batches on the model's device, without autograd (on the CPU)."""
+    return _batched(model, model, x, batch_size)
+
+
+def anomaly_scores(model: nn.Module, x: torch.Tensor, *, batch_size: int = 2048) -> torch.Tensor:
+    """Anomaly scores: the reconstruction error ||x_n - g(f(x_n))||^2 of every example, shape (N,).
+
+    An autoencoder reconstructs well what resembles its training data; a large error flags an input unlike
+    it (equation eq-ch5-anomaly). Threshold the scores, or rank them and compute a ROC AUC.
+    """
+    return _batched(lambda batch: reconstruction_error(batch, model(batch)), model, x, batch_size)
