@@ -96,6 +96,14 @@ def _function_source(lines: list[str], node: ast.FunctionDef, exercise_names: se
     return "".join(head + [f"{indent}{BEGIN}\n"] + solution + [f"{indent}{END}\n"])
 
 
+def _from_import(module: str, names: list[str], width: int = 120) -> str:
+    """``from module import a, b``, wrapped one name a line (as ruff formats it) when it is too long."""
+    line = f"from {module} import {', '.join(names)}"
+    if len(line) <= width:
+        return line
+    return f"from {module} import (\n" + "".join(f"    {name},\n" for name in names) + ")"
+
+
 def solution_file(set_name: str) -> str:
     """The text of ``solutions/<set_name>.py``."""
     module_name, _checks, title = EXERCISE_SETS[set_name]
@@ -118,7 +126,7 @@ def solution_file(set_name: str) -> str:
         else:
             from_module.extend(name for name in bound if name not in graded)
     if from_module:
-        imports.append(f"from {module_name} import {', '.join(sorted(set(from_module)))}")
+        imports.append(_from_import(module_name, sorted(set(from_module))))
     chapter = int(set_name[2:4])
     header = (
         f'"""Exercises of chapter {chapter}, {title}: reference solutions.\n\n'
