@@ -1,0 +1,347 @@
+"""coursepkg.pca against independent references: scikit-learn, SciPy, torch.distributions, closed forms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+import sklearn.datasets
+import sklearn.decomposition
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coursepkg import data, pca, train
+from coursepkg.autoencoders import MLPAutoencoder
+
+
+def _spectrum_data(seed: int, n: int = 300, d: int = 8, variances=None) -> tuple[np.ndarray, np.ndarray]:
+    """Data with known variances along the columns of a random rotation Q (returned), plus a mean."""
+    rng = np.random.default_rng(seed)
+    variances = np.asarray(variances if variances is not None else 2.0 * 0.6 ** np.arange(d))
+    rotation, _ = np.linalg.qr(rng.normal(size=(len(variances), len(variances))))
+    X = rng.normal(size=(n, len(variances))) * np.sqrt(variances) @ rotation.T + rng.normal(size=len(variances))
+    return X, rotation
+
+
+def _assert_matches_sklearn(X: np.ndarray, k: int, method: str, atol: float = 1e-8) -> None:
+    ours = pca.PCA(k, method=method).fit(X)
+    theirs = sklearn.decomposition.PCA(k, svd_solver="full").fit(X)
+    angles = scipy.linalg.subspace_angles(ours.components_.T, theirs.components_.T)
+    assert np.max(angles) < 1e-6
+    # Each direction agrees up to sign; the codes agree up to the same signs.
+    signs = np.sign(np.sum(ours.components_ * theirs.components_, axis=1))
+    np.testing.assert_allclose(ours.components_, signs[:, None] * theirs.components_, atol=1e-6)
+    np.testing.assert_allclose(ours.explained_variance_, theirs.explained_variance_, rtol=1e-7, atol=atol)
+    np.testing.assert_allclose(ours.explained_variance_ratio_, theirs.explained_variance_ratio_, rtol=1e-7, atol=atol)
+    np.testing.assert_allclose(ours.singular_values_, theirs.singular_values_, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(ours.mean_, theirs.mean_, atol=1e-10)
+    np.testing.assert_allclose(ours.transform(X), theirs.transform(X) * signs, atol=1e-6)
+    np.testing.assert_allclose(ours.reconstruct(X), theirs.inverse_transform(theirs.transform(X)), atol=1e-6)
+    np.testing.assert_allclose(ours.components_ @ ours.components_.T, np.eye(k), atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["eig", "svd"])
+@pytest.mark.parametrize("seed", range(4))
+def test_pca_matches_sklearn_on_random_data(seed, method):
+    rng = np.random.default_rng(seed)
+    d = int(rng.integers(2, 12))
+    X, _ = _spectrum_data(seed, n=int(rng.integers(d + 5, 200)), d=d)
+    _assert_matches_sklearn(X, int(rng.integers(1, d + 1)), method)
+
+
+@pytest.mark.parametrize("method", ["eig", "svd"])
+def test_pca_matches_sklearn_on_digits(method):
+    X = sklearn.datasets.load_digits().data  # 1797 real 8x8 images, shipped with scikit-learn
+    _assert_matches_sklearn(X, 10, method, atol=1e-6)
+
+
+def test_pca_matches_sklearn_on_mnist():
+    images = data.load_mnist("test").images[:1000]
+    _assert_matches_sklearn(images.double().numpy(), 20, "eig", atol=1e-9)
+
+
+def test_pca_mnist_reconstruction_error_is_the_paper_order_of_magnitude():
+    """30-d PCA of 5,000 training digits reconstructs other digits with an error near the paper's 13.87."""
+    train_images = data.load_mnist("train").images[:5000]
+    test_images = data.load_mnist("test").images[:2000]
+    model = pca.PCA(30).fit(train_images)
+    error = pca.per_image_squared_error(test_images, model.reconstruct(test_images)).mean().item()
+    assert 13.0 < error < 15.5
+
+
+def test_pca_accepts_tensors_and_returns_their_kind():
+    X, _ = _spectrum_data(0, n=100, d=5)
+    from_array = pca.PCA(3).fit(X)
+    from_tensor = pca.PCA(3).fit(torch.tensor(X, dtype=torch.float32))
+    np.testing.assert_allclose(from_tensor.components_, from_array.components_, atol=1e-5)
+    assert isinstance(from_tensor.components_, np.ndarray) and from_tensor.components_.dtype == np.float64
+    codes = from_array.transform(torch.tensor(X, dtype=torch.float32))
+    assert torch.is_tensor(codes) and codes.dtype == torch.float32 and codes.shape == (100, 3)
+    np.testing.assert_allclose(codes.numpy(), from_array.transform(X), atol=1e-4)
+    back = from_array.inverse_transform(codes)
+    assert torch.is_tensor(back) and back.shape == (100, 5)
+    np.testing.assert_allclose(from_array.fit_transform(X), from_array.transform(X))
+
+
+def test_pca_of_full_rank_keeps_everything():
+    X, _ = _spectrum_data(1, n=50, d=4)
+    model = pca.PCA(4).fit(X)
+    np.testing.assert_allclose(model.reconstruct(X), X, atol=1e-10)
+    np.testing.assert_allclose(model.explained_variance_ratio_.sum(), 1.0)
+    np.testing.assert_allclose(model.explained_variance_.sum(), np.var(X, axis=0, ddof=1).sum())
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "words"),
+    [
+        (lambda: pca.PCA(0), ValueError, "n_components"),
+        (lambda: pca.PCA(2.5), TypeError, "n_components"),
+        (lambda: pca.PCA(2, method="qr"), ValueError, "method"),
+        (lambda: pca.PCA(2).fit(np.ones(5)), ValueError, "2-D"),
+        (lambda: pca.PCA(2).fit(np.ones((1, 5))), ValueError, "at least 2 rows"),
+        (lambda: pca.PCA(6).fit(np.ones((10, 5))), ValueError, "n_components"),
+        (lambda: pca.PCA(2).fit(np.array([[1.0, np.nan], [0.0, 1.0], [2.0, 3.0]])), ValueError, "non-finite"),
+        (lambda: pca.PCA(2).fit("data"), TypeError, "NumPy array"),
+        (lambda: pca.PCA(2).transform(np.ones((3, 5))), RuntimeError, "not fitted"),
+        (lambda: pca.PCA(2).fit(np.eye(5)).transform(np.ones((3, 4))), ValueError, "(n, 5)"),
+        (lambda: pca.PCA(2).fit(np.eye(5)).inverse_transform(torch.ones(3, 3)), ValueError, "(n, 2)"),
+        (lambda: pca.pca_eig(np.eye(4), 5), ValueError, "n_components"),
+    ],
+)
+def test_pca_rejects_bad_input(make, error, words):
+    with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")):
+        make()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Hebb and Oja
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_mean_updates_follow_the_closed_forms(seed):
+    """Averaged over a data set, Hebb's step is lr C w and Oja's is lr (C w - (w^T C w) w), C = E[x x^T]."""
+    rng = np.random.default_rng(seed)
+    X, w, lr = rng.normal(size=(50, 4)), rng.normal(size=4), 0.01
+    C = X.T @ X / len(X)
+    hebb = np.mean([pca.hebb_update(w, x, lr) - w for x in X], axis=0)
+    oja = np.mean([pca.oja_update(w, x, lr) - w for x in X], axis=0)
+    np.testing.assert_allclose(hebb, lr * C @ w, rtol=1e-10)
+    np.testing.assert_allclose(oja, lr * (C @ w - (w @ C @ w) * w), rtol=1e-10, atol=1e-14)
+
+
+def test_oja_fixed_point_is_a_unit_eigenvector():
+    X, rotation = _spectrum_data(0, n=500, d=5)
+    X = X - X.mean(axis=0)
+    C = X.T @ X / len(X)
+    top = np.linalg.eigh(C)[1][:, -1]
+    drift = np.mean([pca.oja_update(top, x, 0.1) - top for x in X], axis=0)
+    np.testing.assert_allclose(drift, 0.0, atol=1e-12)
+
+
+def test_rules_work_on_tensors():
+    rng = np.random.default_rng(0)
+    w, x = rng.normal(size=6), rng.normal(size=6)
+    for rule in (pca.hebb_update, pca.oja_update):
+        np.testing.assert_allclose(rule(torch.tensor(w), torch.tensor(x), 0.1).numpy(), rule(w, x, 0.1))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_oja_converges_to_the_first_principal_component(seed):
+    variances = [4.0, 1.0, 0.5, 0.25, 0.1]
+    X, rotation = _spectrum_data(seed, n=2000, variances=variances)
+    X = X - X.mean(axis=0)
+    w0 = np.random.default_rng(seed + 100).normal(size=5) * 0.1
+    w = pca.iterate_rule(pca.oja_update, w0, X, 5e-4, epochs=3, seed=seed)[-1]
+    assert abs(w @ rotation[:, 0]) / np.linalg.norm(w) > 0.999
+    assert abs(np.linalg.norm(w) - 1.0) < 1e-3
+
+
+def test_hebb_diverges():
+    X, rotation = _spectrum_data(0, n=2000, variances=[4.0, 1.0, 0.5, 0.25, 0.1])
+    X = X - X.mean(axis=0)
+    trajectory = pca.iterate_rule(pca.hebb_update, np.full(5, 0.1), X, 1e-3, epochs=3)
+    norms = np.linalg.norm(trajectory, axis=1)
+    assert norms[-1] > 1e6
+    assert np.all(np.diff(norms[::500]) > 0)  # it keeps growing
+    w = trajectory[-1]
+    assert abs(w @ rotation[:, 0]) / np.linalg.norm(w) > 0.99  # while turning towards PC1
+
+
+def test_iterate_rule_overflows_quietly():
+    X = np.full((200, 2), 100.0)
+    with np.errstate(all="raise"):
+        trajectory = pca.iterate_rule(pca.hebb_update, np.ones(2), X, 1.0)
+    assert not np.all(np.isfinite(trajectory[-1]))
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "words"),
+    [
+        ((np.ones(3), np.ones(4), 0.1), ValueError, "same length"),
+        ((np.ones((3, 1)), np.ones(3), 0.1), ValueError, "vector"),
+        ((np.ones(3), np.ones(3), 0.0), ValueError, "lr"),
+        ((np.ones(3), [1.0, 2.0, 3.0], 0.1), TypeError, "x must"),
+    ],
+)
+def test_rules_reject_bad_input(args, error, words):
+    for rule in (pca.hebb_update, pca.oja_update):
+        with pytest.raises(error, match=words):
+            rule(*args)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Principal angles
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    d=st.integers(2, 12),
+    p=st.integers(1, 12),
+    q=st.integers(1, 12),
+)
+def test_principal_angles_match_scipy(seed, d, p, q):
+    rng = np.random.default_rng(seed)
+    A, B = rng.normal(size=(d, min(p, d))), rng.normal(size=(d, min(q, d)))
+    ours = pca.principal_angles(A, B)
+    np.testing.assert_allclose(ours, np.sort(scipy.linalg.subspace_angles(A, B)), atol=1e-6)
+    assert np.all(np.diff(ours) >= 0)
+
+
+def test_principal_angles_of_special_subspaces():
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(6, 3))
+    np.testing.assert_allclose(pca.principal_angles(A, A @ rng.normal(size=(3, 3))), 0.0, atol=1e-6)
+    np.testing.assert_allclose(pca.principal_angles(np.eye(4)[:, :2], np.eye(4)[:, 2:]), np.pi / 2)
+    tilted = np.array([[1.0, 0.0], [0.0, np.cos(0.3)], [0.0, np.sin(0.3)]])
+    np.testing.assert_allclose(pca.principal_angles(np.eye(3)[:, :2], tilted), [0.0, 0.3], atol=1e-7)
+    angles = pca.principal_angles(torch.tensor(A), torch.tensor(A[:, :1]))
+    assert angles.shape == (1,) and angles[0] < 1e-6
+    with pytest.raises(ValueError, match="same number of rows"):
+        pca.principal_angles(np.ones((3, 1)), np.ones((4, 1)))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Linear autoencoders
+
+
+def test_linear_autoencoder_is_the_affine_map_of_the_book():
+    torch.manual_seed(0)
+    model = pca.LinearAutoencoder(7, 3).double()
+    x = torch.randn(5, 7, dtype=torch.float64)
+    W_e, b_e = model.encoder.weight, model.encoder.bias
+    W_d, b_d = model.decoder.weight, model.decoder.bias
+    assert W_e.shape == (3, 7) and W_d.shape == (7, 3)
+    expected = torch.stack([W_d @ (W_e @ row + b_e) + b_d for row in x])
+    torch.testing.assert_close(model(x), expected)
+    torch.testing.assert_close(model.decode(model.encode(x)), expected)
+    loss = pca.linear_ae_loss(x, W_e, b_e, W_d, b_d)
+    torch.testing.assert_close(loss, torch.nn.functional.mse_loss(model(x), x, reduction="sum") / 5)
+    torch.testing.assert_close(pca.squared_error_loss(model, x), loss)
+    assert loss.requires_grad
+    numpy_loss = pca.linear_ae_loss(x.numpy(), *(p.detach().numpy() for p in (W_e, b_e, W_d, b_d)))
+    np.testing.assert_allclose(numpy_loss, loss.item())
+
+
+@pytest.mark.parametrize(("d", "k"), [(0, 1), (3, 0), (3, 4), (2.0, 1)])
+def test_linear_autoencoder_rejects_bad_sizes(d, k):
+    with pytest.raises(ValueError):
+        pca.LinearAutoencoder(d, k)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_components_recovered_from_any_basis_of_the_principal_subspace(seed):
+    X, _ = _spectrum_data(seed, n=400, d=8)
+    reference = pca.PCA(3).fit(X)
+    model = pca.LinearAutoencoder(8, 3).double()
+    mixing = np.random.default_rng(seed).normal(size=(3, 3))  # a non-orthogonal, unordered basis
+    with torch.no_grad():
+        model.decoder.weight.copy_(torch.from_numpy(reference.components_.T @ mixing))
+    components, variances = pca.components_from_linear_ae(model, X)
+    signs = np.sign(np.sum(components * reference.components_, axis=1))
+    np.testing.assert_allclose(components, signs[:, None] * reference.components_, atol=1e-8)
+    np.testing.assert_allclose(variances, reference.explained_variance_, rtol=1e-8)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_trained_linear_autoencoder_finds_the_principal_subspace(seed):
+    X, _ = _spectrum_data(seed, n=500, d=6, variances=[3.0, 2.0, 1.0, 0.1, 0.05, 0.02])
+    inputs = torch.tensor(X, dtype=torch.float32)
+    torch.manual_seed(seed)
+    model = pca.LinearAutoencoder(6, 3)
+    train.fit(
+        model,
+        pca.squared_error_loss,
+        inputs,
+        epochs=500,
+        batch_size=500,
+        lr=0.02,
+        progress=False,
+        device="cpu",
+        seed=seed,
+    )
+    reference = pca.PCA(3).fit(X)
+    W_d = model.decoder.weight.detach().double().numpy()
+    assert np.max(pca.principal_angles(W_d, reference.components_.T)) < 0.01
+    components, variances = pca.components_from_linear_ae(model, X)
+    signs = np.sign(np.sum(components * reference.components_, axis=1))
+    np.testing.assert_allclose(components, signs[:, None] * reference.components_, atol=0.02)
+    np.testing.assert_allclose(variances, reference.explained_variance_, rtol=0.01)
+    ae_error = pca.per_image_squared_error(inputs, model(inputs).detach()).mean().item()
+    pca_error = pca.per_image_squared_error(X, reference.reconstruct(X)).mean()
+    assert ae_error == pytest.approx(pca_error, rel=0.01)
+
+
+def test_components_from_linear_ae_rejects_bad_input():
+    model = pca.LinearAutoencoder(4, 2)
+    with pytest.raises(TypeError, match="LinearAutoencoder"):
+        pca.components_from_linear_ae(torch.nn.Linear(4, 2), np.ones((5, 4)))
+    with pytest.raises(ValueError, match=r"\(n, 4\)"):
+        pca.components_from_linear_ae(model, np.ones((5, 3)))
+    with torch.no_grad():
+        model.decoder.weight.zero_()
+    with pytest.raises(ValueError, match="linearly dependent"):
+        pca.components_from_linear_ae(model, np.random.default_rng(0).normal(size=(5, 4)))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Error measure and losses
+
+
+def test_per_image_squared_error_and_losses():
+    torch.manual_seed(0)
+    x = torch.rand(6, 10, dtype=torch.float64)
+    x_hat = torch.rand(6, 10, dtype=torch.float64)
+    expected = torch.nn.functional.mse_loss(x_hat, x, reduction="none").sum(dim=1)
+    torch.testing.assert_close(pca.per_image_squared_error(x, x_hat), expected)
+    np.testing.assert_allclose(pca.per_image_squared_error(x.numpy(), x_hat.numpy()), expected.numpy())
+    with pytest.raises(ValueError, match="same shape"):
+        pca.per_image_squared_error(x, x_hat[:, :5])
+    with pytest.raises(TypeError, match="both"):
+        pca.per_image_squared_error(x, x_hat.numpy())
+
+    model = torch.nn.Sequential(torch.nn.Linear(10, 10), torch.nn.Sigmoid()).double()
+    bernoulli = torch.distributions.Bernoulli(probs=model(x), validate_args=False)  # grey levels as targets
+    log_likelihood = bernoulli.log_prob(x).sum(dim=1)
+    torch.testing.assert_close(pca.bernoulli_loss(model, x), -log_likelihood.mean())
+
+
+def test_init_deep_autoencoder_scales_weights_for_relu_and_outputs_the_mean():
+    torch.manual_seed(0)
+    model = MLPAutoencoder((784, 400, 30))
+    mean = torch.rand(784) * 0.8 + 0.1
+    assert pca.init_deep_autoencoder_(model, mean) is model
+    for layer in (module for module in model.modules() if isinstance(module, torch.nn.Linear)):
+        expected_std = (2.0 / layer.in_features) ** 0.5
+        assert abs(layer.weight.std().item() / expected_std - 1) < 0.1
+    torch.testing.assert_close(model(torch.zeros(1, 784))[0], mean)  # sigmoid(logit(mean)) at a zero code
+    assert all(torch.all(m.bias == 0) for m in model.encoder.modules() if isinstance(m, torch.nn.Linear))
+
+    linear_output = MLPAutoencoder((784, 30), output_activation="identity")
+    pca.init_deep_autoencoder_(linear_output, mean)
+    torch.testing.assert_close(linear_output(torch.zeros(1, 784))[0], mean)
+    with pytest.raises(ValueError, match="shape"):
+        pca.init_deep_autoencoder_(model, torch.ones(10))
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        pca.init_deep_autoencoder_(torch.nn.ReLU())
