@@ -3,15 +3,15 @@
 The generative model is z ~ p(z) = N(0, I), x ~ p_theta(x | z); the encoder q_phi(z | x) = N(mu, diag(sigma^2))
 is trained together with the decoder by maximizing, for every training example, the ELBO
 
-    L(x) = E_q[log p_theta(x | z)] - KL(q_phi(z | x) || p(z))  <=  log p_theta(x)          (eq-elbo)
+    L(x) = E_q[log p_theta(x | z)] - KL(q_phi(z | x) || p(z))  <=  log p_theta(x)          (eq-ch6-elbo)
 
-estimated with one reparameterized sample z = mu + sigma * eps (eq-reparam). The importance-weighted bound
-log (1/k) sum_i p(x, z_i) / q(z_i | x) (eq-iwae) is tighter and tends to log p(x) as k grows.
+estimated with one reparameterized sample z = mu + sigma * eps (eq-ch6-reparam). The importance-weighted bound
+log (1/k) sum_i p(x, z_i) / q(z_i | x) (eq-ch6-iwae) is tighter and tends to log p(x) as k grows.
 
 :func:`elbo`, :func:`iwae_bound`, :func:`naive_log_likelihood` and :func:`interpolate` work with any model that
 has ``encode(x) -> (mu, logvar)``, ``decode(z)`` and ``log_likelihood(x, decoded)`` (per example) and, for
 interpolation, ``decoder_mean(z)``: the :class:`VAE` and the :class:`LinearGaussian` model, whose log p(x) is
-known exactly, both do.
+known exactly, both do. Equation labels such as (eq-ch6-elbo) refer to book/06_variational_autoencoders.md.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def _standard_normal(shape, like: torch.Tensor, generator: torch.Generator | Non
     "mu + exp(logvar / 2) * eps: the noise is an input, so gradients reach mu and logvar."
 )
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """A sample z ~ N(mu, diag(exp(logvar))) written as z = mu + sigma * eps, eps ~ N(0, I) (eq-reparam).
+    """A sample z ~ N(mu, diag(exp(logvar))) written as z = mu + sigma * eps, eps ~ N(0, I) (eq-ch6-reparam).
 
     ``mu`` and ``logvar`` have the same shape, e.g. (N, d); ``logvar`` is log sigma^2. Draw eps from
     ``generator`` when one is given (so the same seed gives the same z). Because eps does not depend on mu or
@@ -121,7 +121,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gene
     "for each latent coordinate, added up."
 )
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, diag(sigma^2)) || N(0, I)) = 1/2 sum_j (sigma_j^2 + mu_j^2 - 1 - log sigma_j^2) (eq-kl-diag).
+    """KL(N(mu, diag(sigma^2)) || N(0, I)) = 1/2 sum_j (sigma_j^2 + mu_j^2 - 1 - log sigma_j^2) (eq-ch6-kl-diag).
 
     ``mu`` and ``logvar`` (= log sigma^2) have shape (N, d); the result has shape (N,), one KL per example
     (the sum runs over the last dimension).
@@ -151,7 +151,7 @@ def _cholesky(cov: torch.Tensor, name: str) -> torch.Tensor:
     "torch.linalg.cholesky for the log-determinants (2 * sum(log(diag(L)))) and torch.linalg.solve for S1^-1."
 )
 def kl_mvn(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu0, cov0) || N(mu1, cov1)) for d-dimensional Gaussians (eq-kl-mvn):
+    """KL(N(mu0, cov0) || N(mu1, cov1)) for d-dimensional Gaussians (eq-ch6-kl-mvn):
 
         1/2 [ tr(cov1^-1 cov0) + (mu1 - mu0)^T cov1^-1 (mu1 - mu0) - d + log det cov1 - log det cov0 ].
 
@@ -297,7 +297,7 @@ class VAE(nn.Module):
     "with p = sigmoid(logits)); subtract the Gaussian KL 0.5 * sum(exp(logvar) + mu**2 - 1 - logvar)."
 )
 def bernoulli_elbo(x: torch.Tensor, logits: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """The one-sample ELBO of each example with a Bernoulli decoder (eq-elbo):
+    """The one-sample ELBO of each example with a Bernoulli decoder (eq-ch6-elbo):
 
         log p_theta(x | z) - KL(N(mu, diag(sigma^2)) || N(0, I)),   log p_theta(x | z) = sum_i [x_i log p_i +
         (1 - x_i) log(1 - p_i)],  p = sigmoid(logits).
@@ -318,7 +318,7 @@ def bernoulli_elbo(x: torch.Tensor, logits: torch.Tensor, mu: torch.Tensor, logv
 def elbo_terms(model, x: torch.Tensor, generator: torch.Generator | None = None):
     """The two terms of the ELBO of each example: (log p_theta(x | z) at one z ~ q_phi(z | x), KL(q || p(z))).
 
-    Each has shape (N,); the ELBO is their difference (eq-elbo).
+    Each has shape (N,); the ELBO is their difference (eq-ch6-elbo).
     """
     mu, logvar = model.encode(x)
     z = reparameterize(mu, logvar, generator)
@@ -326,7 +326,7 @@ def elbo_terms(model, x: torch.Tensor, generator: torch.Generator | None = None)
 
 
 def elbo(model, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The one-sample Monte Carlo estimate of the ELBO of each example, shape (N,) (eq-elbo)."""
+    """The one-sample Monte Carlo estimate of the ELBO of each example, shape (N,) (eq-ch6-elbo)."""
     reconstruction, kl = elbo_terms(model, x, generator)
     return reconstruction - kl
 
@@ -351,7 +351,7 @@ def elbo_loss(model, x: torch.Tensor, *labels, binarize: bool = True) -> torch.T
     "take the log and add m back (or use torch.logsumexp(log_weights, dim=1) - log(k))."
 )
 def iwae_from_log_weights(log_weights: torch.Tensor) -> torch.Tensor:
-    """The importance-weighted bound log (1/k) sum_i w_i of each example from its log-weights (eq-iwae).
+    """The importance-weighted bound log (1/k) sum_i w_i of each example from its log-weights (eq-ch6-iwae).
 
     ``log_weights`` has shape (N, k): log w_i = log p(x, z_i) - log q(z_i | x) for k samples z_i ~ q(z | x).
     Returns shape (N,). Log-weights are often around -100 or below, so exp() underflows to 0: factor out the
@@ -422,7 +422,7 @@ def log_importance_weights(
     generator: torch.Generator | None = None,
     max_elements: int | None = None,
 ) -> torch.Tensor:
-    """All k log importance weights of each example, shape (N, k) (eq-iwae).
+    """All k log importance weights of each example, shape (N, k) (eq-ch6-iwae).
 
     ``proposal="posterior"``: log w_i = log p_theta(x, z_i) - log q_phi(z_i | x) with z_i ~ q_phi(z | x);
     ``proposal="prior"``: log w_i = log p_theta(x | z_i) with z_i ~ p(z). Keeps all N * k weights in memory;
@@ -448,7 +448,7 @@ def iwae_bound(
     generator: torch.Generator | None = None,
     max_elements: int | None = None,
 ) -> torch.Tensor:
-    """The importance-weighted lower bound on log p_theta(x) of each example, shape (N,) (eq-iwae):
+    """The importance-weighted lower bound on log p_theta(x) of each example, shape (N,) (eq-ch6-iwae):
 
         log (1/k) sum_{i=1}^k p_theta(x | z_i) p(z_i) / q_phi(z_i | x),   z_i ~ q_phi(z | x).
 
