@@ -139,3 +139,32 @@ def test_mismatched_data_is_named():
         train.fit(torch.nn.Linear(5, 1), mse, (x, y[:-1]), epochs=1, progress=False)
     with pytest.raises(TypeError, match="tensor"):
         train.fit(torch.nn.Linear(5, 1), mse, [x.numpy()], epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("seed, batch_size", [(0, 32), (1, 50), (2, 300)])
+def test_fit_matches_a_plain_loop_step_for_step(seed, batch_size):
+    """The fast path (resident data, index batches, losses summed on the device) computes exactly what a plain
+    loop computes: the same batches in the same order, the same updates, the same epoch losses."""
+    x, y = regression_problem(seed)
+    fast = make_model(seed)
+    plain = make_model(seed)
+    history = train.fit(fast, noisy_mse, (x, y), epochs=3, batch_size=batch_size, seed=seed, progress=False)
+
+    torch.manual_seed(seed)  # fit seeds the global generator with its seed (used by dropout and the noise)
+    optimizer = torch.optim.Adam(plain.parameters(), lr=1e-3)
+    shuffler = torch.Generator().manual_seed(seed)
+    losses = []
+    for _ in range(3):
+        order = torch.randperm(len(x), generator=shuffler)
+        total = 0.0
+        for start in range(0, len(x), batch_size):
+            index = order[start : start + batch_size]
+            loss = noisy_mse(plain, x[index], y[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+        losses.append(total / len(x))
+    assert history.train_loss == pytest.approx(losses, rel=1e-12)
+    for p, q in zip(weights(fast), weights(plain), strict=True):
+        assert torch.equal(p, q)

@@ -25,6 +25,7 @@ import importlib.util
 import io
 import json
 import os
+import pkgutil
 import resource
 import sys
 import traceback
@@ -93,8 +94,10 @@ def hide_references() -> None:
                 module = importlib.import_module(name)
                 if name == checks_name:
                     check_modules.append(module)
-    for name in ("data", "plot", "train", "runtime"):
-        importlib.import_module(f"coursepkg.{name}")
+    # Every other module is imported now, while its source may still be read: submissions may use them.
+    for module_info in pkgutil.walk_packages(coursepkg.__path__, "coursepkg."):
+        if not module_info.name.endswith("__main__"):  # a __main__ module runs its command when imported
+            importlib.import_module(module_info.name)
 
     replacements = {}
     for exercise in EXERCISES.values():

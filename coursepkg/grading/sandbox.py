@@ -270,14 +270,14 @@ def run_session(
         except (OSError, ValueError) as error:
             status, outputs = {"error": f"its outputs could not be read ({type(error).__name__})"}, {}
         session.finished[function] = (status, outputs)
-    if why is None and process.returncode != 0:
+    unfinished = [f for f in limits if f not in session.finished]
+    if why is None and (process.returncode != 0 or (unfinished and session.load and session.load.get("loaded"))):
         why = (
             f"the grading process was killed by signal {-process.returncode} (memory or CPU limit?)"
             if process.returncode < 0
             else f"the grading process ended early (exit code {process.returncode}): os._exit, or a crash"
         )
     if why is not None:
-        unfinished = [f for f in limits if f not in session.finished]
         session.interrupted = (unfinished[0] if unfinished else "", why)
     shutil.rmtree(sandbox, ignore_errors=True)
     return session
@@ -340,7 +340,8 @@ def grade(
             load = session.load or {}
             if not load.get("loaded"):
                 why = load.get("error") or (session.interrupted[1] if session.interrupted else "no report")
-                message = _with_printed(f"the submission could not be loaded: {why}", load.get("printed", ""))
+                printed = load.get("printed", "") if session.load else session.console
+                message = _with_printed(f"the submission could not be loaded: {why}", printed)
                 for check in remaining:
                     results[check.function] = TestResult(check.function, 0.0, check.points, message)
                 break
@@ -352,6 +353,11 @@ def grade(
                 function, why = session.interrupted
                 points = next(c.points for c in remaining if c.function == function)
                 results[function] = TestResult(function, 0.0, points, f"{function}: {why}")
+            progressed = [c for c in remaining if c.function in results]
+            if not progressed:  # never loop: a session that settles nothing settles everything that is left
+                why = session.interrupted[1] if session.interrupted else "the grading process reported nothing"
+                for check in remaining:
+                    results[check.function] = TestResult(check.function, 0.0, check.points, f"{check.function}: {why}")
             remaining = [c for c in remaining if c.function not in results]
     report = GradingReport(str(submission), set_name, [results[c.function] for c in checks])
     for i, test in enumerate(report.tests, start=1):
