@@ -293,7 +293,9 @@ def test_solutions_are_hidden_until_their_toggle_is_clicked(server, browser):
                 title = solution.locator(".admonition-title").inner_text().strip()
                 assert body.count() == 1, f"{docname}: solution {title!r} has no body"
                 assert not body.is_visible(), f"{docname}: solution {title!r} is visible before its toggle is clicked"
-                solution.locator("button.toggle-button, .admonition-title").first.click()
+                toggle = solution.locator("button.toggle-button")
+                assert toggle.count() == 1, f"{docname}: solution {title!r} has no toggle button"
+                toggle.click()  # the button, not the title's middle, which can be the link to the exercise
                 body.wait_for(state="visible", timeout=5000)
         finally:
             context.close()
