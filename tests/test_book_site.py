@@ -5,7 +5,8 @@ The site is built first (``jupyter-book build . -W -n --keep-going --all``, as `
 on 127.0.0.1 and headless Chromium opens each page: no console errors, no failed requests, no requests leaving
 the machine (the book works offline), every image loaded, every equation typeset by the vendored MathJax with
 no raw TeX left and no TeX errors, the Colab links pointing at notebooks committed on the published branch,
-solutions collapsed until their toggle is clicked. A screenshot of each page goes to ``_build/screenshots/``.
+each chapter's .ipynb download serving its executed notebook, solutions collapsed until their toggle is
+clicked. A screenshot of each page goes to ``_build/screenshots/``.
 
 Needs Chromium (``apt-get install -y chromium``, or ``$CHROMIUM``) and the ``playwright`` package; without
 them the tests are skipped, unless ``COURSE_REQUIRE_BROWSER=1`` (as in CI) makes that a failure.
@@ -13,12 +14,14 @@ them the tests are skipped, unless ``COURSE_REQUIRE_BROWSER=1`` (as in CI) makes
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -177,6 +180,17 @@ def colab_problems(href: str) -> list[str]:
     return problems
 
 
+def download_problems(href: str) -> list[str]:
+    """What is wrong with a page's .ipynb download: not served, or not an executed notebook."""
+    try:
+        with urllib.request.urlopen(href, timeout=30) as response:
+            notebook = json.load(response)
+    except (OSError, ValueError) as error:
+        return [f"the .ipynb download {href} does not load as a notebook: {error}"]
+    executed = any(cell.get("outputs") for cell in notebook.get("cells", []) if cell.get("cell_type") == "code")
+    return [] if notebook.get("nbformat") == 4 and executed else [f"the .ipynb download {href} has no outputs"]
+
+
 # Runs in the page once it has loaded: waits for MathJax and the images, then reports what a reader would see.
 INSPECT_PAGE = r"""
 async () => {
@@ -206,6 +220,7 @@ async () => {
     brokenImages: images.filter(image => !(image.complete && image.naturalWidth > 0)).map(image => image.src),
     colabLinks: Array.from(document.querySelectorAll('a[href^="https://colab.research.google.com/"]')).map(a => a.href),
     launchButtons: document.querySelectorAll('.dropdown-launch-buttons a[href^="https://colab."]').length,
+    notebookDownloads: Array.from(document.querySelectorAll("a.btn-download-notebook-button")).map(a => a.href),
     solutions: document.querySelectorAll(".solution").length,
   };
 }
@@ -268,6 +283,10 @@ def test_every_page_renders_offline(server, browser):
             problems += colab_problems(href)
         if docname in notebook_pages and found["launchButtons"] == 0:
             problems.append("a chapter notebook without a Colab launch button")
+        if docname in notebook_pages and not found["notebookDownloads"]:
+            problems.append("a chapter notebook without a download button for its .ipynb")
+        for href in found["notebookDownloads"]:
+            problems += download_problems(href)
         if problems:
             report[docname] = problems
     elapsed = time.monotonic() - started
