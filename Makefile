@@ -1,7 +1,9 @@
 # The course's two commands (see README.md):
-#   make book   set up .venv, execute every chapter and build the site into _build/html
-#   make test   set up .venv, then lint, check generated files, run the unit and grading tests and every
-#               chapter notebook under nbval
+#   make book   set up .venv, regenerate the chapters' Colab notebooks, execute every chapter and build the site
+#               into _build/html (fails on any warning or cell error)
+#   make test   set up .venv (and Chromium when it can), then lint, check generated files, build the book, run
+#               the unit and grading tests, every chapter's Colab notebook under nbval and the browser test of
+#               the built site (tests/test_book_site.py, screenshots in _build/screenshots/)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -15,7 +17,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 NOTEBOOKS := $(shell grep -l '^kernelspec:' book/*.md)
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup book test lint generated notebooks clean
+.PHONY: setup book test lint generated notebooks browser clean
 
 setup: $(STAMP)
 
@@ -27,8 +29,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[book,test,dev]"
 	touch $(STAMP)
 
+# _build/book.ok marks a build that passed: the browser test reuses a build newer than every source.
 book: setup
+	$(BIN)/python -m coursepkg.notebooks
+	rm -f _build/book.ok
 	$(BIN)/jupyter-book build . -W -n --keep-going --all
+	touch _build/book.ok
 
 lint: setup
 	$(BIN)/ruff check .
@@ -37,15 +43,22 @@ lint: setup
 generated: setup
 	$(BIN)/python -m coursepkg.grading generate --check
 
+# The Colab notebook beside each chapter (book/*.ipynb) must be what `python -m coursepkg.notebooks` writes.
 notebooks: setup
-	rm -rf _build/nbval && mkdir -p _build/nbval
-	for notebook in $(NOTEBOOKS); do \
-	  $(BIN)/jupytext --quiet --to ipynb -o _build/nbval/$$(basename $${notebook%.md}).ipynb $$notebook || exit 1; \
-	done
+	$(BIN)/python -m coursepkg.notebooks --check
 
-test: lint generated notebooks
-	$(BIN)/python -m pytest tests _build/nbval -n $(PYTEST_WORKERS) --dist loadfile \
+# Chromium for the browser test (Debian's package, driven by playwright; no browser download). Installed when
+# this runs as root with apt-get; otherwise the browser test is skipped unless COURSE_REQUIRE_BROWSER=1.
+browser:
+	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium for the browser test"; \
+	  apt-get install -y -qq chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null); \
+	else echo "chromium is not installed: tests/test_book_site.py will be skipped (apt-get install chromium)"; fi
+
+test: lint generated notebooks browser book
+	$(BIN)/python -m pytest tests $(NOTEBOOKS:.md=.ipynb) -n $(PYTEST_WORKERS) --dist loadfile \
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
 
 clean:
-	rm -rf _build .pytest_cache .ruff_cache
+	rm -rf _build book/api .pytest_cache .ruff_cache
