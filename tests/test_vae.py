@@ -67,6 +67,17 @@ def test_kl_mvn_batched_and_special_cases():
     )
 
 
+def test_kl_mvn_broadcasts_shared_covariances():
+    g = torch.Generator().manual_seed(6)
+    mu0, mu1 = torch.randn(2, 5, 3, generator=g, dtype=torch.float64)
+    cov0, cov1 = _random_spd(g, 3), _random_spd(g, 3)
+    want = kl_divergence(MultivariateNormal(mu0, cov0), MultivariateNormal(mu1, cov1))
+    # Batched means with one shared covariance, and one mean with a batch of (equal) covariances.
+    torch.testing.assert_close(vae.kl_mvn(mu0, cov0, mu1, cov1), want, rtol=1e-9, atol=1e-10)
+    repeated = vae.kl_mvn(mu0[0], cov0.expand(5, 3, 3), mu1[0], cov1)
+    torch.testing.assert_close(repeated, want[0].expand(5), rtol=1e-9, atol=1e-10)
+
+
 def test_kl_mvn_rejects_bad_covariances():
     mu = torch.zeros(2, dtype=torch.float64)
     good = torch.eye(2, dtype=torch.float64)
