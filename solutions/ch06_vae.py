@@ -58,8 +58,7 @@ def kl_mvn(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1: torch
     chol0, chol1 = _cholesky(cov0, "cov0"), _cholesky(cov1, "cov1")
     # tr(cov1^-1 cov0) = ||L1^-1 L0||_F^2 and the Mahalanobis term = ||L1^-1 (mu1 - mu0)||^2.
     l1_inv_l0 = torch.linalg.solve_triangular(chol1, chol0, upper=False)
-    diff = (mu1 - mu0).unsqueeze(-1)
-    l1_inv_diff = torch.linalg.solve_triangular(chol1, diff.expand(*chol1.shape[:-1], 1), upper=False)
+    l1_inv_diff = torch.linalg.solve_triangular(chol1, (mu1 - mu0).unsqueeze(-1), upper=False)
     trace = l1_inv_l0.pow(2).sum(dim=(-2, -1))
     mahalanobis = l1_inv_diff.pow(2).sum(dim=(-2, -1))
     logdet0 = 2.0 * torch.log(torch.diagonal(chol0, dim1=-2, dim2=-1)).sum(-1)
