@@ -339,6 +339,8 @@ def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch
         raise TypeError(f"x must be a torch tensor, got {type(x).__name__}")
     if not torch.is_floating_point(x):
         raise TypeError(f"x must hold floating-point intensities, got dtype {x.dtype}")
-    if x.numel() and (x.min() < 0 or x.max() > 1):
+    # The range check reads values back to the host; on a GPU that would stall every training step, so it
+    # runs on the CPU only (torch.bernoulli itself rejects probabilities outside [0, 1] on every device).
+    if x.device.type == "cpu" and x.numel() and (x.min() < 0 or x.max() > 1):
         raise ValueError(f"x must lie in [0, 1], got values in [{x.min().item():g}, {x.max().item():g}]")
     return torch.bernoulli(x, generator=generator)
