@@ -295,6 +295,13 @@ def test_binarize_is_bernoulli_with_the_pixel_as_probability(seed):
     assert ((draws.mean(0) - probabilities).abs() <= 5 * standard_error).all()
 
 
+def test_binarize_keeps_black_and_white_pixels():
+    x = torch.tensor([[0.0, 1.0] * 500], dtype=torch.float64)
+    for seed in range(5):
+        drawn = data.binarize(x, generator=torch.Generator().manual_seed(seed))
+        assert drawn.dtype == torch.float64 and torch.equal(drawn, x)
+
+
 def test_binarize_is_reproducible_and_validated():
     x = torch.rand(10, 784)
     a = data.binarize(x, generator=torch.Generator().manual_seed(3))
