@@ -1,0 +1,163 @@
+"""The benchmark harness measures what it says: the FLOP count, the idiom's data, and a report from a real run.
+
+Speed targets live in bench/REPORT.md; these tests check correctness only, on small synthetic inputs.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from coursepkg import bench, train
+from coursepkg.autoencoders import MLPAutoencoder
+from coursepkg.vae import VAE, elbo_loss
+
+
+def linear_stack_training_flops(widths: list[int]) -> int:
+    """Closed form for a stack of linear layers: forward, weight gradient and input gradient each cost
+    2 * in * out FLOPs per example, except that the first layer's input needs no gradient."""
+    products = [a * b for a, b in zip(widths[:-1], widths[1:], strict=False)]
+    return 6 * sum(products) - 2 * products[0]
+
+
+@pytest.mark.parametrize("widths", [[784, 1000, 500, 250, 30], [20, 7, 3], [9, 4, 2, 1]])
+def test_flop_count_of_an_autoencoder_matches_the_closed_form(widths):
+    model = MLPAutoencoder(tuple(widths))
+
+    def squared_error(m, x):
+        return ((m(x) - x) ** 2).sum(dim=1).mean()
+
+    encoder_and_decoder = widths + widths[-2::-1]
+    expected = linear_stack_training_flops(encoder_and_decoder)
+    assert bench.training_flops_per_example(model, squared_error, n_features=widths[0]) == expected
+
+
+@pytest.mark.parametrize("hidden, latent", [(400, 20), ((200, 200), 50)])
+def test_flop_count_of_a_vae_matches_the_closed_form(hidden, latent):
+    hidden = (hidden,) if isinstance(hidden, int) else hidden
+    model = VAE(784, hidden, latent, "bernoulli")
+    encoder = [784, *hidden]
+    # Encoder trunk, then two heads (mean and log-variance) of hidden[-1] x latent, then the decoder.
+    trunk = linear_stack_training_flops(encoder)
+    heads = 2 * 6 * hidden[-1] * latent
+    decoder = 6 * sum(a * b for a, b in zip([latent, *hidden[::-1]], [*hidden[::-1], 784], strict=True))
+    assert bench.training_flops_per_example(model, elbo_loss) == trunk + heads + decoder
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_idiom_dataset_yields_what_the_resident_tensor_holds(seed):
+    """Both loops must train on the same numbers: ToTensor's scaling of one uint8 image equals ours."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(6, 28, 28), dtype=np.uint8)
+    dataset = bench.PerExampleMNIST(images, np.arange(6))
+    resident = torch.from_numpy(images).float().div(255).view(6, -1)
+    for i in range(6):
+        image, label = dataset[i]
+        assert image.shape == (1, 28, 28) and image.dtype == torch.float32 and label == i
+        assert torch.equal(image.view(-1), resident[i])
+
+
+def test_matmul_rate_is_a_positive_finite_rate():
+    rate = bench.matmul_rate(size=128, repeats=3, device=torch.device("cpu"))
+    assert np.isfinite(rate) and rate > 1e6  # any CPU of this century does a megaFLOP per second
+
+
+def test_throughput_rows_are_consistent():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (256, 28, 28), generator=generator, dtype=torch.uint8)
+    rate = 1e10
+    rows = bench.throughput(images, (64,), rate, torch.device("cpu"), model_names=("VAE 784-400-20",), repeats=3)
+    (row,) = rows
+    assert row["examples"] == 256 and row["batch_size"] == 64
+    for loop in bench.LOOPS:
+        assert len(row[f"{loop}_epoch_seconds"]) == 3
+        median = sorted(row[f"{loop}_epoch_seconds"])[1]
+        assert row[f"{loop}_examples_per_second"] == pytest.approx(256 / median)
+    assert row["speedup"] == pytest.approx(row["ours_examples_per_second"] / row["dataloader_examples_per_second"])
+    assert row["ours_seconds_per_60k_epoch"] == pytest.approx(60_000 / row["ours_examples_per_second"])
+    assert row["floor_seconds_per_60k_epoch"] == pytest.approx(row["training_flops_per_example"] * 60_000 / rate)
+    assert row["ours_fraction_of_floor"] == pytest.approx(
+        row["floor_seconds_per_60k_epoch"] / row["ours_seconds_per_60k_epoch"]
+    )
+    assert row["bfloat16_speedup"] == pytest.approx(
+        row["ours_bfloat16_examples_per_second"] / row["ours_examples_per_second"]
+    )
+
+
+def test_throughput_rejects_bad_input_by_name():
+    with pytest.raises(ValueError, match="images_uint8"):
+        bench.throughput(torch.zeros(4, 784), (64,), 1e10, torch.device("cpu"))
+    with pytest.raises(ValueError, match="model_names"):
+        bench.throughput(torch.zeros(4, 28, 28, dtype=torch.uint8), (2,), 1e10, torch.device("cpu"), ("nope",))
+    with pytest.raises(ValueError, match="repeats"):
+        bench.throughput(torch.zeros(4, 28, 28, dtype=torch.uint8), (2,), 1e10, torch.device("cpu"), repeats=0)
+
+
+def test_our_epoch_trains_like_fit():
+    """The timed epoch is one call of train.fit: the same weights as calling fit directly."""
+    x = torch.rand(200, 784, generator=torch.Generator().manual_seed(3))
+    torch.manual_seed(0)
+    timed = VAE(784, 16, 2, "bernoulli")
+    torch.manual_seed(0)
+    direct = VAE(784, 16, 2, "bernoulli")
+    seconds = bench.our_epoch(timed, elbo_loss, x, 50, torch.device("cpu"), seed=4)
+    train.fit(direct, elbo_loss, x, epochs=1, batch_size=50, device="cpu", seed=4, progress=False)
+    assert seconds > 0
+    for p, q in zip(timed.parameters(), direct.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_report_lists_every_measured_row(tmp_path):
+    rows = [
+        {
+            "model": name,
+            "batch_size": 128,
+            "examples": 1000,
+            "ours_examples_per_second": 5000.0 + i,
+            "ours_bfloat16_examples_per_second": 7000.0,
+            "dataloader_examples_per_second": 2000.0,
+            "speedup": 2.5 - i,
+            "ours_seconds_per_60k_epoch": 12.0,
+            "dataloader_seconds_per_60k_epoch": 30.0,
+            "floor_seconds_per_60k_epoch": 6.0,
+            "ours_fraction_of_floor": 0.5,
+        }
+        for i, name in enumerate(["VAE 784-400-20", "b"])
+    ]
+    results = {
+        "date": "2026-11-22",
+        "machine": {"cpu": "cpu", "cores": 2, "torch": "2.13.0", "torch_threads": 2, "device": "cpu", "python": "3"},
+        "matmul_gflops": 50.0,
+        "throughput": rows,
+        "quality": [
+            {"precision": "float32", "epoch": 1, "seconds": 8.0, "test_negative_elbo": 121.25},
+            {"precision": "bfloat16", "epoch": 1, "seconds": 6.0, "test_negative_elbo": 121.5},
+            {"precision": "bfloat16", "epoch": 2, "seconds": 12.0, "test_negative_elbo": 110.0},
+        ],
+        "chapters": [{"chapter": "01.md", "seconds": 8.0, "peak_rss_mib": 500.0}, {"chapter": "02.md", "error": "x"}],
+    }
+    report = bench.report_markdown(results)
+    json.dumps(results)  # what main writes must be JSON
+    assert "| VAE 784-400-20 | 128 | 5,000 | 7,000 | 2,000 | 2.50x |" in report
+    assert "| b | 128 | 5,001 |" in report
+    assert "| 1 | 8.0 | 121.25 | 6.0 | 121.50 |" in report  # the precisions side by side, epoch by epoch
+    assert "| 2 |  |  | 12.0 | 110.00 |" in report
+    assert "float32 121.25 nats after 1 epochs (8 s); bfloat16 110.00 nats after 2 epochs (12 s)" in report
+    assert "| 02.md | failed |" in report
+    assert "All chapters together: 8 s." in report
+    assert "(VAE 784-400-20, batch 128, cpu): **2.50x**, met." in report
+    assert "not measured here (no GPU" in report
+    assert "(quick profile): missed" in report  # a chapter failed
+    bench.write_report(results, tmp_path)
+    assert (tmp_path / "REPORT.md").read_text() == report
+    assert (tmp_path / "quality_per_second.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_flop_count_leaves_no_gradient_behind():
+    model = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 4))
+    bench.training_flops_per_example(model, lambda m, x: m(x).sum(), n_features=4)
+    assert all(p.grad is None for p in model.parameters())
