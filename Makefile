@@ -16,6 +16,11 @@ endif
 export PYTHONDONTWRITEBYTECODE := 1
 NOTEBOOKS := $(shell grep -l '^kernelspec:' book/*.md)
 PYTEST_WORKERS ?= 2
+# Each pytest worker (and each notebook kernel it starts) gets its share of the cores: with torch's default of one
+# thread per core in every process, the two workers' thread pools oversubscribed the two cores and spun, and the
+# nbval stage took about 11 minutes instead of 2.
+CORES := $(shell nproc 2>/dev/null || echo 2)
+THREADS_PER_WORKER := $(shell echo $$(( $(CORES) / $(PYTEST_WORKERS) > 0 ? $(CORES) / $(PYTEST_WORKERS) : 1 )))
 
 .PHONY: setup book test lint generated notebooks browser clean
 
@@ -57,8 +62,9 @@ browser:
 	else echo "chromium is not installed: tests/test_book_site.py will be skipped (apt-get install chromium)"; fi
 
 test: lint generated notebooks browser book
-	$(BIN)/python -m pytest tests $(NOTEBOOKS:.md=.ipynb) -n $(PYTEST_WORKERS) --dist loadfile \
-	  --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider
+	OMP_NUM_THREADS=$(THREADS_PER_WORKER) $(BIN)/python -m pytest tests $(NOTEBOOKS:.md=.ipynb) \
+	  -n $(PYTEST_WORKERS) --dist loadfile \
+	  --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider --durations=15
 
 clean:
 	rm -rf _build book/api .pytest_cache .ruff_cache
