@@ -346,6 +346,6 @@ def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch
         if low < 0 or high > 1:
             raise ValueError(f"x must lie in [0, 1], got values in [{low.item():g}, {high.item():g}]")
     # u < p with u uniform on [0, 1) is 1 with probability exactly p (0 for p = 0, 1 for p = 1), and on the CPU
-    # it is three times faster than torch.bernoulli, which cost a fifth of a VAE's training step (bench/REPORT.md).
+    # it is three times faster than torch.bernoulli, which took a fifth of a VAE's training step (torch.profiler).
     uniform = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return (uniform < x).to(x.dtype)

@@ -101,13 +101,18 @@ def test_throughput_rejects_bad_input_by_name():
         bench.throughput(torch.zeros(4, 28, 28, dtype=torch.uint8), (2,), 1e10, torch.device("cpu"), repeats=0)
 
 
+def two_identical_small_vaes() -> tuple[VAE, VAE]:
+    models = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        models.append(VAE(784, 16, 2, "bernoulli"))
+    return models[0], models[1]
+
+
 def test_our_epoch_trains_like_fit():
     """The timed epoch is one call of train.fit: the same weights as calling fit directly."""
     x = torch.rand(200, 784, generator=torch.Generator().manual_seed(3))
-    torch.manual_seed(0)
-    timed = VAE(784, 16, 2, "bernoulli")
-    torch.manual_seed(0)
-    direct = VAE(784, 16, 2, "bernoulli")
+    timed, direct = two_identical_small_vaes()
     seconds = bench.our_epoch(timed, elbo_loss, x, 50, torch.device("cpu"), seed=4)
     train.fit(direct, elbo_loss, x, epochs=1, batch_size=50, device="cpu", seed=4, progress=False)
     assert seconds > 0
@@ -199,10 +204,7 @@ def test_step_breakdown_accounts_for_the_whole_step():
 def test_the_bare_loop_takes_the_steps_of_a_plain_loop():
     """bare_epoch is the model's own work: consecutive batches, the default optimizer, nothing else."""
     x = torch.rand(96, 784, generator=torch.Generator().manual_seed(5))
-    torch.manual_seed(0)
-    timed = VAE(784, 16, 2, "bernoulli")
-    torch.manual_seed(0)
-    plain = VAE(784, 16, 2, "bernoulli")
+    timed, plain = two_identical_small_vaes()
     bench.bare_epoch(timed, elbo_loss, x, 32, torch.device("cpu"), seed=7)
     torch.manual_seed(7)
     optimizer = train.default_optimizer(plain.parameters(), 1e-3, torch.device("cpu"))
