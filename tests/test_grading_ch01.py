@@ -8,30 +8,16 @@ import pytest
 from coursepkg import gd
 from coursepkg.grading import checks_for
 from coursepkg.grading.checks import run_in_process
-from coursepkg.grading.registry import EXERCISES
 
 CHECKS = {check.function: check for check in checks_for("ch01_gradients")}
 
 
-def test_every_graded_function_has_one_check():
-    graded = {name for module, name in EXERCISES if module == "coursepkg.gd"}
-    assert graded == set(CHECKS) and len(CHECKS) == len(checks_for("ch01_gradients"))
-    assert len(graded) >= 4
+# What every set must satisfy (one check per graded function, the reference passes, a stub fails) is tested
+# for all sets at once in test_grading_sets.py.
 
 
-@pytest.mark.parametrize("name", sorted(CHECKS))
-def test_reference_passes(name):
-    assert run_in_process(CHECKS[name], getattr(gd, name)) == []
-
-
-@pytest.mark.parametrize("name", sorted(CHECKS))
-def test_unsolved_stub_fails(name):
-    def stub(*args, **kwargs):
-        raise NotImplementedError("write me")
-
-    stub.__name__ = name
-    failures = run_in_process(CHECKS[name], stub)
-    assert failures and "not implemented" in failures[0]
+def test_the_chapter_grades_at_least_four_functions():
+    assert len(CHECKS) >= 4
 
 
 # Deliberately wrong versions: each must be caught, with a message naming what differs.

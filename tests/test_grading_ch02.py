@@ -6,20 +6,18 @@ import numpy as np
 import pytest
 
 from coursepkg import nn
-from coursepkg.grading import EXERCISES, checks_for
+from coursepkg.grading import checks_for
 from coursepkg.grading.checks import run_in_process
 
 CHECKS = {check.function: check for check in checks_for("ch02_neural_networks")}
 
 
-def test_every_graded_function_of_the_chapter_has_a_check():
-    graded = {name for module, name in EXERCISES if module == "coursepkg.nn"}
-    assert graded == set(CHECKS) == {"logistic_derivative", "mlp_forward", "collapse_linear"}
+# What every set must satisfy (one check per graded function, the reference passes, a stub fails) is tested
+# for all sets at once in test_grading_sets.py.
 
 
-@pytest.mark.parametrize("name", sorted(CHECKS))
-def test_the_reference_passes(name):
-    assert run_in_process(CHECKS[name], getattr(nn, name)) == []
+def test_the_chapter_grades_these_functions():
+    assert set(CHECKS) == {"logistic_derivative", "mlp_forward", "collapse_linear"}
 
 
 def _sigmoid(z):

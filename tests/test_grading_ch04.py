@@ -9,20 +9,16 @@ import torch
 from coursepkg import pca
 from coursepkg.grading import checks_for
 from coursepkg.grading.checks import run_in_process
-from coursepkg.grading.registry import EXERCISES
 
 CHECKS = {check.function: check for check in checks_for("ch04_pca")}
 
 
-def test_every_graded_function_has_one_check():
-    graded = {name for module, name in EXERCISES if module == "coursepkg.pca"}
-    assert graded == set(CHECKS)
-    assert len(graded) >= 4
+# What every set must satisfy (one check per graded function, the reference passes, a stub fails) is tested
+# for all sets at once in test_grading_sets.py.
 
 
-@pytest.mark.parametrize("name", sorted(CHECKS))
-def test_reference_passes(name):
-    assert run_in_process(CHECKS[name], getattr(pca, name)) == []
+def test_the_chapter_grades_at_least_four_functions():
+    assert len(CHECKS) >= 4
 
 
 def _pca_uncentred(X, k):

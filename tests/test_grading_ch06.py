@@ -11,20 +11,16 @@ import torch.nn.functional as F
 from coursepkg import vae
 from coursepkg.grading import checks_for
 from coursepkg.grading.checks import run_in_process
-from coursepkg.grading.registry import EXERCISES
 
 CHECKS = {check.function: check for check in checks_for("ch06_vae")}
 
 
-def test_every_graded_function_has_one_check():
-    graded = {name for module, name in EXERCISES if module == "coursepkg.vae"}
-    assert graded == set(CHECKS)
-    assert len(graded) >= 4
+# What every set must satisfy (one check per graded function, the reference passes, a stub fails) is tested
+# for all sets at once in test_grading_sets.py.
 
 
-@pytest.mark.parametrize("name", sorted(CHECKS))
-def test_reference_solution_passes(name):
-    assert run_in_process(CHECKS[name], getattr(vae, name)) == []
+def test_the_chapter_grades_at_least_four_functions():
+    assert len(CHECKS) >= 4
 
 
 # ----------------------------------------------------------------------------------------- mutations
