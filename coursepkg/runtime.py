@@ -64,6 +64,28 @@ def seed_everything(seed: int) -> torch.Generator:
     return generator
 
 
+def _draw(sampler, shape, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    from .validation import check_generator
+
+    check_generator(generator)
+    where = generator.device if generator is not None else like.device
+    return sampler(tuple(shape), generator=generator, dtype=like.dtype, device=where).to(like.device)
+
+
+def randn(shape, like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """N(0, I) noise of ``shape`` with ``like``'s dtype and device, drawn from ``generator`` when given.
+
+    The course's one rule for generators and devices: the numbers are drawn on the generator's device and then
+    moved to ``like``'s, so a seeded CPU generator gives the same draws for a model on the CPU or on a GPU.
+    """
+    return _draw(torch.randn, shape, like, generator)
+
+
+def rand(shape, like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Uniform [0, 1) noise of ``shape`` with ``like``'s dtype and device (the rule of :func:`randn`)."""
+    return _draw(torch.rand, shape, like, generator)
+
+
 def in_colab() -> bool:
     """True when running inside Google Colab."""
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
