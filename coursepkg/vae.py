@@ -11,7 +11,7 @@ log (1/k) sum_i p(x, z_i) / q(z_i | x) (eq-ch6-iwae) is tighter and tends to log
 :func:`elbo`, :func:`iwae_bound`, :func:`naive_log_likelihood` and :func:`interpolate` work with any model that
 has ``encode(x) -> (mu, logvar)``, ``decode(z)`` and ``log_likelihood(x, decoded)`` (per example) and, for
 interpolation, ``decoder_mean(z)``: the :class:`VAE` and the :class:`LinearGaussian` model, whose log p(x) is
-known exactly, both do. Equation labels such as (eq-ch6-elbo) refer to book/06_variational_autoencoders.md.
+known exactly, both do. Equation labels such as (eq-ch6-elbo) refer to book/06_vae.md.
 """
 
 from __future__ import annotations
