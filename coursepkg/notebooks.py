@@ -7,7 +7,7 @@ cannot open Markdown, so beside each one sits ``book/<name>.ipynb``, generated f
     python -m coursepkg.notebooks --check    only compare; exit 1 when a notebook is missing, stale or orphaned
 
 The generated notebook is the chapter's cells after one setup cell, which installs ``coursepkg`` when it is
-missing (the install code the exercise notebooks use, ``coursepkg.grading.generate.INSTALL_SOURCE``) and
+missing (the install code the exercise notebooks use, ``tools.colab.INSTALL_SOURCE``) and
 prints :func:`coursepkg.runtime.describe`, so a reader sees at once whether Colab gave them a GPU (the notebook
 asks Colab for one). The book's Colab button links the ``.ipynb`` because it sits beside the ``.md``; never
 edit it by hand, edit the ``.md`` and generate again.
@@ -89,7 +89,7 @@ def github_url(root: Path, path: str) -> str:
 
 def setup_cell_source(uses_myst_nb: bool) -> str:
     """The first cell of a chapter's Colab notebook: install what is missing, then say where the code runs."""
-    from .grading.generate import INSTALL_SOURCE
+    from tools.colab import INSTALL_SOURCE
 
     lines = [INSTALL_SOURCE]
     if uses_myst_nb:

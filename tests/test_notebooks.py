@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from coursepkg import REPOSITORY_URL, notebooks
-from coursepkg.grading.generate import INSTALL_SOURCE
+from tools.colab import INSTALL_SOURCE
 
 ROOT = Path(__file__).resolve().parents[1]
 

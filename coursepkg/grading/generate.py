@@ -22,20 +22,12 @@ import json
 import re
 from pathlib import Path
 
-from .. import REPOSITORY_URL
+from tools.colab import INSTALL_SOURCE
+
 from .registry import EXERCISE_SETS, EXERCISES
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 _REGION = re.compile(rf"^(?P<indent>[ \t]*){re.escape(BEGIN)}\n.*?^[ \t]*{re.escape(END)}\n", re.S | re.M)
-
-INSTALL_SOURCE = f"""\
-# On Colab (or anywhere coursepkg is missing) install the course's package first.
-import importlib.util
-import subprocess
-import sys
-
-if importlib.util.find_spec("coursepkg") is None:
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "coursepkg @ git+{REPOSITORY_URL}"])"""
 
 
 def available_sets() -> list[str]:
