@@ -494,3 +494,32 @@ def test_init_deep_autoencoder_scales_weights_for_relu_and_outputs_the_mean():
         pca.init_deep_autoencoder_(model, torch.ones(10))
     with pytest.raises(ValueError, match="no nn.Linear"):
         pca.init_deep_autoencoder_(torch.nn.ReLU())
+
+
+def test_fit_in_bfloat16_with_the_bernoulli_loss_trains_like_float32():
+    """``train.fit(precision="bfloat16")`` runs chapter 4's loss under autocast (here on the CPU) and lowers it as
+    float32 training does, to bfloat16's precision."""
+    images = data.load_mnist("train").images[:512]
+    histories = {}
+    for precision in ("float32", "bfloat16"):
+        torch.manual_seed(0)
+        model = MLPAutoencoder((784, 64, 16), output_activation="identity")
+        pca.init_deep_autoencoder_(model, output_mean=images.mean(dim=0), logits=True)
+        before = pca.bernoulli_loss(model, images).item()
+        train.fit(
+            model,
+            pca.bernoulli_loss,
+            images,
+            epochs=2,
+            batch_size=128,
+            lr=1e-3,
+            seed=0,
+            progress=False,
+            device="cpu",
+            precision=precision,
+        )
+        with torch.no_grad():
+            histories[precision] = (before, pca.bernoulli_loss(model, images).item())
+    for before, after in histories.values():
+        assert np.isfinite(after) and after < 0.95 * before
+    assert histories["bfloat16"][1] == pytest.approx(histories["float32"][1], rel=0.03), histories
