@@ -9,8 +9,8 @@ Replace each `raise NotImplementedError(...)` by your code. Check a function wit
 
 import numpy as np
 
-from coursepkg import nn
-from coursepkg.backprop import _array, _check_two_layer
+from coursepkg import nn, validation
+from coursepkg.backprop import _check_two_layer
 
 
 def logistic_least_squares_signals(w, b, x, t, lam=0.0):
