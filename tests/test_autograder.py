@@ -153,6 +153,8 @@ def test_setup_installs_the_course_non_editable(installed):
     ).stdout.strip()
     assert Path(where).is_relative_to(venv) and "site-packages" in where, where
     assert not Path(where).is_relative_to(root / "source")
+    left = sorted(p.name for p in (root / "source").iterdir())
+    assert left == ["README.md", "autograder.json", "grading-secret", "pyproject.toml", "run_autograder", "setup.sh"]
 
 
 @pytest.mark.slow

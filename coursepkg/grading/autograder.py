@@ -55,6 +55,9 @@ export PIP_BREAK_SYSTEM_PACKAGES=1  # the image is the autograder's alone: insta
 "$PYTHON" -m pip install --quiet torch==2.13.0
 # the course itself, not editable: the grader runs from site-packages, never from source/
 "$PYTHON" -m pip install --quiet "$ROOT/source{extra}"
+# ...and the copies of its references left in source/ (the package and pip's in-tree build) are removed: the
+# installed package is the only one, and the grader can keep it from the submission
+rm -rf "$ROOT/source/coursepkg" "$ROOT/source/build" "$ROOT/source/coursepkg.egg-info"
 "$PYTHON" -c "import coursepkg; print('installed coursepkg', coursepkg.__version__)"
 """
 
