@@ -70,4 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "generate":
         return _generate(argv[1:])
+    if argv and argv[0] in ("autograder", "batch"):
+        from . import autograder, batch
+
+        return {"autograder": autograder.main, "batch": batch.main}[argv[0]](argv[1:])
     return _grade(argv)

@@ -22,8 +22,6 @@ import json
 import re
 from pathlib import Path
 
-from tools.colab import INSTALL_SOURCE
-
 from .registry import EXERCISE_SETS, EXERCISES
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -187,6 +185,8 @@ def _cell(kind: str, source: str, cell_id: str) -> dict:
 
 def exercise_notebook(set_name: str, exercise_source: str | None = None) -> str:
     """The text of ``exercises/<set_name>.ipynb``: install cell, imports, then one function and its check each."""
+    from tools.colab import INSTALL_SOURCE  # here, not at the top: tools/ is not in the wheel Gradescope installs
+
     exercise_source = exercise_source if exercise_source is not None else exercise_file(set_name)
     tree = ast.parse(exercise_source)
     lines = exercise_source.splitlines(keepends=True)

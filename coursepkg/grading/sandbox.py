@@ -26,7 +26,7 @@ import numpy as np
 
 import coursepkg
 
-from . import checks_for
+from . import checks_for, setinfo
 from .checks import Check
 from .registry import EXERCISE_SETS
 
@@ -77,6 +77,7 @@ class GradingReport:
             "execution_time": round(self.execution_time, 2),
             "output": f"Exercise set {self.exercise_set}: {self.score:g} / {self.max_score:g}",
             "tests": [t.as_gradescope() for t in self.tests],
+            "extra_data": setinfo.extra_data(self.exercise_set),  # the coursepkg version and the set's sha256
         }
 
     def table(self) -> str:
