@@ -13,7 +13,6 @@ import contextlib
 import copy
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -22,7 +21,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import runtime
+from . import runtime, validation
+from .files import write_atomically
 
 __all__ = ["History", "TrainingDiverged", "default_optimizer", "evaluate", "fit"]
 
@@ -113,15 +113,7 @@ def _autocast(device: torch.device, precision: str):
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(handle)
-    try:
-        torch.save(state, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda file: torch.save(state, file))
 
 
 def _rng_state() -> dict:
@@ -174,12 +166,13 @@ def fit(
 
     Raises :class:`TrainingDiverged` when the loss becomes NaN or infinite.
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr!r}")
+    epochs = validation.integer(epochs, "epochs", minimum=1)
+    batch_size = validation.integer(batch_size, "batch_size", minimum=1)
+    lr = validation.positive(lr, "lr")
+    if patience is not None:
+        patience = validation.integer(patience, "patience", minimum=1)
+    if max_grad_norm is not None:
+        max_grad_norm = validation.positive(max_grad_norm, "max_grad_norm")
     if patience is not None and val_data is None:
         raise ValueError("patience (early stopping) needs val_data")
     if precision not in PRECISIONS:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import data
+from . import data, runtime, validation
 from .autoencoders import _activation
 from .grading.registry import exercise
 
@@ -52,47 +52,16 @@ LOG_2PI = math.log(2 * math.pi)
 # ------------------------------------------------------------------------------------------------ checks
 
 
-def _check_tensor(value, name: str) -> torch.Tensor:
-    if not torch.is_tensor(value):
-        raise TypeError(f"{name} must be a torch tensor, got {type(value).__name__}")
-    if not torch.is_floating_point(value):
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
-    return value
-
-
-def _check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
-    if a.shape != b.shape:
-        raise ValueError(f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
-
-
 def _check_batch(x, width: int, name: str = "x") -> torch.Tensor:
     """``x`` must be a floating tensor of shape (N, width)."""
-    x = _check_tensor(x, name)
+    x = validation.tensor(x, name)
     if x.ndim != 2 or x.shape[1] != width:
         raise ValueError(f"{name} must have shape (N, {width}), got {tuple(x.shape)}")
     return x
 
 
-def _check_finite(x: torch.Tensor, name: str) -> None:
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} has non-finite entries (NaN or infinity)")
-
-
-def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise TypeError(f"k (the number of importance samples) must be an int, got {type(k).__name__}")
-    if k < 1:
-        raise ValueError(f"k (the number of importance samples) must be at least 1, got {k}")
-    return k
-
-
-def _standard_normal(shape, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """N(0, I) noise of ``shape`` with the dtype and device of ``like``, drawn from ``generator`` if given.
-
-    The noise is drawn on the generator's device (a CPU generator works for a model on a GPU) and then moved.
-    """
-    where = generator.device if generator is not None else like.device
-    return torch.randn(shape, generator=generator, dtype=like.dtype, device=where).to(like.device)
+def _check_sample_count(k) -> int:
+    return validation.integer(k, "k (the number of importance samples)", minimum=1)
 
 
 # ---------------------------------------------------------------------------------------- the Gaussians
@@ -111,8 +80,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gene
     """
     if mu.shape != logvar.shape:
         raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
-    where = generator.device if generator is not None else mu.device
-    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=where).to(mu.device)
+    eps = runtime.randn(mu.shape, mu, generator)
     return mu + torch.exp(0.5 * logvar) * eps
 
 
@@ -213,15 +181,16 @@ class VAE(nn.Module):
     ):
         super().__init__()
         hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
-        for name, value in (("x_dim", x_dim), ("z_dim", z_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden):
-            raise ValueError(f"hidden must be a positive int or a sequence of positive ints, got {hidden!r}")
+        x_dim, z_dim = validation.integer(x_dim, "x_dim", minimum=1), validation.integer(z_dim, "z_dim", minimum=1)
+        hidden = tuple(validation.integer(h, f"hidden[{i}]", minimum=1) for i, h in enumerate(hidden))
+        if not hidden:
+            raise ValueError("hidden must name at least one hidden layer width")
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
-        if sigma is not None and (likelihood != "gaussian" or not sigma > 0):
-            raise ValueError(f"sigma must be a positive number and only goes with likelihood='gaussian', got {sigma!r}")
+        if sigma is not None:
+            if likelihood != "gaussian":
+                raise ValueError(f"sigma (a fixed decoder noise) only goes with likelihood='gaussian', got {sigma!r}")
+            sigma = validation.positive(sigma, "sigma")
         _activation(activation, "activation")  # fails early on an unknown name
         self.x_dim, self.hidden, self.z_dim, self.likelihood = x_dim, hidden, z_dim, likelihood
         self.encoder = _mlp((x_dim, *hidden), activation, activation)
@@ -242,7 +211,7 @@ class VAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The decoder's output for z of shape (..., z_dim): logits (Bernoulli) or the mean (Gaussian)."""
-        z = _check_tensor(z, "z")
+        z = validation.tensor(z, "z")
         if z.shape[-1] != self.z_dim:
             raise ValueError(f"z must have shape (..., {self.z_dim}), got {tuple(z.shape)}")
         return self.decoder(z)
@@ -275,17 +244,15 @@ class VAE(nn.Module):
 
         With ``draw=True`` x itself is drawn from p_theta(x | z) (binary pixels for the Bernoulli decoder).
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        n = validation.integer(n, "n (the number of samples)", minimum=1)
         reference = next(self.parameters())
-        z = _standard_normal((n, self.z_dim), reference, generator)
+        z = runtime.randn((n, self.z_dim), reference, generator)
         mean = self.decoder_mean(z)
         if not draw:
             return mean
         if self.likelihood == "bernoulli":
-            where = generator.device if generator is not None else mean.device
-            return torch.bernoulli(mean.to(where), generator=generator).to(mean.device)
-        return mean + torch.exp(self.log_sigma) * _standard_normal(mean.shape, mean, generator)
+            return (runtime.rand(mean.shape, mean, generator) < mean).to(mean.dtype)
+        return mean + torch.exp(self.log_sigma) * runtime.randn(mean.shape, mean, generator)
 
 
 # -------------------------------------------------------------------------------------------- the ELBO
@@ -310,8 +277,7 @@ def bernoulli_elbo(x: torch.Tensor, logits: torch.Tensor, mu: torch.Tensor, logv
             f"{tuple(logits.shape)}, {tuple(mu.shape)}, {tuple(logvar.shape)}"
         )
     log_likelihood = (x * logits - F.softplus(logits)).sum(dim=-1)
-    kl = 0.5 * (torch.exp(logvar) + mu**2 - 1.0 - logvar).sum(dim=-1)
-    return log_likelihood - kl
+    return log_likelihood - gaussian_kl(mu, logvar)
 
 
 def elbo_terms(model, x: torch.Tensor, generator: torch.Generator | None = None):
@@ -380,7 +346,7 @@ def _log_weight_chunks(
     chunk = _chunk_size(k, n, width, max_elements)
     for start in range(0, k, chunk):
         size = min(chunk, k - start)
-        eps = _standard_normal((size, *mu.shape), mu, generator)
+        eps = runtime.randn((size, *mu.shape), mu, generator)
         if proposal == "prior":
             yield model.log_likelihood(x, model.decode(eps))
             continue
@@ -400,15 +366,14 @@ def _log_mean_exp_streaming(chunks: Iterator[torch.Tensor], k: int) -> torch.Ten
 
 
 def _checked_input(x, k, max_elements) -> tuple[torch.Tensor, int, int]:
-    k = _check_k(k)
-    x = _check_tensor(x, "x")
+    k = _check_sample_count(k)
+    x = validation.tensor(x, "x")
     if x.ndim != 2:
         raise ValueError(f"x must have shape (N, x_dim), got {tuple(x.shape)}")
-    _check_finite(x, "x")
+    validation.finite(x, "x")
     if max_elements is None:  # small chunks stay in the CPU's caches; a GPU wants large ones
         max_elements = 2**20 if x.device.type == "cpu" else 2**24
-    if isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1:
-        raise ValueError(f"max_elements must be a positive int, got {max_elements!r}")
+    max_elements = validation.integer(max_elements, "max_elements", minimum=1)
     return x, k, max_elements
 
 
@@ -483,15 +448,14 @@ def interpolate(model, x0: torch.Tensor, x1: torch.Tensor, steps: int = 10) -> t
     spaced in [0, 1] (both ends included), decoded to the mean of p_theta(x | z). x0 and x1 have shape (x_dim,)
     or (1, x_dim).
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ValueError(f"steps must be an int >= 2 (the two endpoints included), got {steps!r}")
+    steps = validation.integer(steps, "steps (the two endpoints included)", minimum=2)
     ends = []
     for name, point in (("x0", x0), ("x1", x1)):
-        point = _check_tensor(point, name)
+        point = validation.tensor(point, name)
         point = point.reshape(1, -1) if point.ndim == 1 or (point.ndim == 2 and point.shape[0] == 1) else None
         if point is None:
             raise ValueError(f"{name} must be one example of shape (x_dim,) or (1, x_dim)")
-        _check_finite(point, name)
+        validation.finite(point, name)
         ends.append(model.encode(point)[0])
     t = torch.linspace(0.0, 1.0, steps, dtype=ends[0].dtype, device=ends[0].device).unsqueeze(1)
     return model.decoder_mean((1 - t) * ends[0] + t * ends[1])
@@ -527,13 +491,12 @@ class LinearGaussian(nn.Module):
         dtype: torch.dtype = torch.float64,
     ):
         super().__init__()
-        if not (isinstance(x_dim, int) and isinstance(z_dim, int) and x_dim >= 1 and z_dim >= 1):
-            raise ValueError(f"x_dim and z_dim must be positive ints, got {x_dim!r} and {z_dim!r}")
-        if not sigma > 0 or not variance_scale > 0:
-            raise ValueError(f"sigma and variance_scale must be positive, got {sigma!r} and {variance_scale!r}")
+        x_dim, z_dim = validation.integer(x_dim, "x_dim", minimum=1), validation.integer(z_dim, "z_dim", minimum=1)
+        sigma = validation.positive(sigma, "sigma")
+        variance_scale = validation.positive(variance_scale, "variance_scale")
         generator = torch.Generator().manual_seed(seed)
-        W = torch.randn(x_dim, z_dim, generator=generator, dtype=dtype) if W is None else _check_tensor(W, "W")
-        b = torch.randn(x_dim, generator=generator, dtype=dtype) if b is None else _check_tensor(b, "b")
+        W = torch.randn(x_dim, z_dim, generator=generator, dtype=dtype) if W is None else validation.tensor(W, "W")
+        b = torch.randn(x_dim, generator=generator, dtype=dtype) if b is None else validation.tensor(b, "b")
         if W.shape != (x_dim, z_dim) or b.shape != (x_dim,):
             raise ValueError(
                 f"W must have shape {(x_dim, z_dim)} and b shape {(x_dim,)}, got {tuple(W.shape)}, {tuple(b.shape)}"
@@ -598,12 +561,13 @@ def gradient_estimates(f, mu: torch.Tensor, logvar: torch.Tensor, n: int, estima
     """
     if estimator not in ("reparameterization", "score"):
         raise ValueError(f"estimator must be 'reparameterization' or 'score', got {estimator!r}")
-    mu, logvar = _check_tensor(mu, "mu"), _check_tensor(logvar, "logvar")
-    _check_same_shape(mu, logvar, "mu", "logvar")
+    mu, logvar = validation.tensor(mu, "mu"), validation.tensor(logvar, "logvar")
+    validation.same_shape(mu, logvar, ("mu", "logvar"))
     if mu.ndim != 1:
         raise ValueError(f"mu must have shape (d,), got {tuple(mu.shape)}")
+    n = validation.integer(n, "n (the number of estimates)", minimum=1)
     sigma = torch.exp(0.5 * logvar.detach())
-    eps = _standard_normal((n, mu.shape[0]), mu, generator)
+    eps = runtime.randn((n, mu.shape[0]), mu, generator)
     if estimator == "score":
         with torch.no_grad():
             z = mu.detach() + sigma * eps

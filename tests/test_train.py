@@ -134,6 +134,13 @@ def test_bad_arguments_are_named(kwargs, message):
         train.fit(torch.nn.Linear(5, 1), mse, regression_problem(0), progress=False, **kwargs)
 
 
+@pytest.mark.parametrize("name", ["epochs", "batch_size", "patience"])
+def test_a_bool_is_not_a_count(name):
+    kwargs = {"epochs": 1, name: True, "val_data": regression_problem(1)}
+    with pytest.raises(TypeError, match=f"{name} must be an integer, got bool"):
+        train.fit(torch.nn.Linear(5, 1), mse, regression_problem(0), progress=False, **kwargs)
+
+
 def test_mismatched_data_is_named():
     x, y = regression_problem(0)
     with pytest.raises(ValueError, match="same first dimension"):

@@ -200,8 +200,10 @@ def test_vae_rejects_bad_arguments():
         model.encode(torch.rand(3, 11))
     with pytest.raises(ValueError, match="z must have shape"):
         model.decode(torch.rand(3, 3))
-    with pytest.raises(ValueError, match="n must be"):
+    with pytest.raises(ValueError, match=r"n \(the number of samples\) must be >= 1"):
         model.sample(0)
+    with pytest.raises(TypeError, match="hidden.* must be an integer, got bool"):
+        vae.VAE(784, (400, True), 20)
 
 
 def test_log_likelihoods_match_torch_distributions():
@@ -292,10 +294,12 @@ def test_iwae_from_log_weights_is_stable():
 def test_iwae_rejects_bad_k_and_inputs():
     model = vae.VAE(6, 5, 2)
     x = torch.rand(2, 6).bernoulli()
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(ValueError, match=r"k \(the number of importance samples\) must be >= 1, got 0"):
         vae.iwae_bound(model, x, 0)
-    with pytest.raises(TypeError, match="must be an int"):
+    with pytest.raises(TypeError, match="must be an integer"):
         vae.iwae_bound(model, x, 2.5)
+    with pytest.raises(TypeError, match="must be an integer, got bool"):
+        vae.iwae_bound(model, x, True)
     with pytest.raises(ValueError, match="non-finite"):
         vae.iwae_bound(model, torch.full((2, 6), float("nan")), 3)
     with pytest.raises(ValueError, match=r"x must have shape \(N, 6\)"):
