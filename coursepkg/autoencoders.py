@@ -25,8 +25,9 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from . import runtime, validation
+from . import layers, runtime, validation
 from .grading.registry import exercise
+from .train import inference
 
 __all__ = [
     "KSparseAutoencoder",
@@ -47,20 +48,6 @@ __all__ = [
     "sigmoid_contractive_penalty",
     "top_k_sparse",
 ]
-
-_ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "elu": nn.ELU,
-    "identity": nn.Identity,
-}
-
-
-def _activation(name: str, argument: str) -> nn.Module:
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"{argument} must be one of {sorted(_ACTIVATIONS)}, got {name!r}")
-    return _ACTIVATIONS[name]()
 
 
 class MLPAutoencoder(nn.Module):
@@ -86,17 +73,8 @@ class MLPAutoencoder(nn.Module):
             raise ValueError(f"dims must be at least two widths (input, ..., code), got {dims!r}")
         dims = tuple(validation.integer(d, f"dims[{i}]", minimum=1) for i, d in enumerate(dims))
         self.dims = dims
-        self.encoder = self._stack(dims, activation, code_activation)
-        self.decoder = self._stack(dims[::-1], activation, output_activation)
-
-    @staticmethod
-    def _stack(dims: Sequence[int], hidden: str, last: str) -> nn.Sequential:
-        layers: list[nn.Module] = []
-        for i, (width_in, width_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
-            layers.append(nn.Linear(width_in, width_out))
-            is_last = i == len(dims) - 2
-            layers.append(_activation(last if is_last else hidden, "output_activation" if is_last else "activation"))
-        return nn.Sequential(*layers)
+        self.encoder = layers.mlp(dims, activation, code_activation, last_argument="code_activation")
+        self.decoder = layers.mlp(dims[::-1], activation, output_activation, last_argument="output_activation")
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code z = f_phi(x)."""
@@ -397,17 +375,9 @@ def autoencoder_loss(
 
 
 def _batched(function: Callable[[torch.Tensor], torch.Tensor], model: nn.Module, x: torch.Tensor, batch_size: int):
+    """``function`` on ``x`` batch by batch (``train.inference``), gathered on the CPU."""
     validation.tensor(x, "x")
-    batch_size = validation.integer(batch_size, "batch_size", minimum=1)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            parts = [function(x[i : i + batch_size].to(device)).cpu() for i in range(0, x.shape[0], batch_size)]
-    finally:
-        model.train(was_training)
-    return torch.cat(parts)
+    return torch.cat([out.cpu() for out, _ in inference(function, model, x, batch_size=batch_size)])
 
 
 def codes(model: nn.Module, x: torch.Tensor, *, batch_size: int = 2048) -> torch.Tensor:

@@ -23,8 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import data, runtime, validation
-from .autoencoders import _activation
+from . import data, layers, runtime, validation
 from .grading.registry import exercise
 
 __all__ = [
@@ -147,14 +146,6 @@ def kl_mvn(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1: torch
 # ------------------------------------------------------------------------------------------ the model
 
 
-def _mlp(widths: Sequence[int], activation: str, last: str) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (width_in, width_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-        layers.append(nn.Linear(width_in, width_out))
-        layers.append(_activation(last if i == len(widths) - 2 else activation, "activation"))
-    return nn.Sequential(*layers)
-
-
 class VAE(nn.Module):
     """A variational autoencoder with a fully connected encoder and decoder.
 
@@ -191,12 +182,12 @@ class VAE(nn.Module):
             if likelihood != "gaussian":
                 raise ValueError(f"sigma (a fixed decoder noise) only goes with likelihood='gaussian', got {sigma!r}")
             sigma = validation.positive(sigma, "sigma")
-        _activation(activation, "activation")  # fails early on an unknown name
+        layers.activation(activation)  # fails early on an unknown name
         self.x_dim, self.hidden, self.z_dim, self.likelihood = x_dim, hidden, z_dim, likelihood
-        self.encoder = _mlp((x_dim, *hidden), activation, activation)
+        self.encoder = layers.mlp((x_dim, *hidden), activation, activation)
         self.mu_head = nn.Linear(hidden[-1], z_dim)
         self.logvar_head = nn.Linear(hidden[-1], z_dim)
-        self.decoder = _mlp((z_dim, *hidden[::-1], x_dim), activation, "identity")
+        self.decoder = layers.mlp((z_dim, *hidden[::-1], x_dim), activation, "identity")
         if likelihood == "gaussian":
             log_sigma = torch.tensor(0.0 if sigma is None else math.log(sigma))
             if sigma is None:

@@ -349,3 +349,16 @@ def test_denoising_autoencoder_beats_the_noisy_input_and_a_plain_autoencoder(mni
     }
     assert errors["denoising"] < 0.5 * errors["plain"], errors
     assert errors["denoising"] < 0.2 * noisy_error, (errors, noisy_error)
+
+
+def test_one_layer_builder_for_every_fully_connected_model():
+    from coursepkg import layers, vae
+
+    stack = layers.mlp((6, 4, 2), "tanh", "sigmoid")
+    assert [type(m).__name__ for m in stack] == ["Linear", "Tanh", "Linear", "Sigmoid"]
+    assert [m.out_features for m in stack if isinstance(m, torch.nn.Linear)] == [4, 2]
+    with pytest.raises(ValueError, match="code_activation must be one of"):
+        ae.MLPAutoencoder((4, 2), code_activation="swish")
+    model = vae.VAE(6, (5, 4), 2)
+    assert [type(m).__name__ for m in model.decoder] == ["Linear", "ReLU"] * 2 + ["Linear", "Identity"]
+    assert "_activation" not in vars(vae) and "autoencoders" not in vars(vae)

@@ -1,0 +1,23 @@
+"""Fixtures shared by the test files."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+def _devices() -> list[str]:
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+@pytest.fixture(params=_devices())
+def device(request) -> torch.device:
+    """Each available device in turn: the CPU, plus CUDA or Apple's MPS when present. Equivalence tests take it,
+    so that a machine with an accelerator checks the accelerator's path too."""
+    return torch.device(request.param)
