@@ -102,8 +102,7 @@ def _cholesky(cov: torch.Tensor, name: str) -> torch.Tensor:
     """The lower Cholesky factor of ``cov``, or a ValueError naming ``name`` if it is not positive definite."""
     if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2]:
         raise ValueError(f"{name} must be a square matrix (..., d, d), got shape {tuple(cov.shape)}")
-    if not torch.isfinite(cov).all():
-        raise ValueError(f"{name} has non-finite entries")
+    validation.finite(cov, name)
     scale = cov.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(cov.dtype).tiny)
     if not torch.allclose(cov / scale, cov.mT / scale, rtol=0.0, atol=1e-6):
         raise ValueError(f"{name} must be symmetric (a covariance matrix)")

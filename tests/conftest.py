@@ -21,3 +21,9 @@ def device(request) -> torch.device:
     """Each available device in turn: the CPU, plus CUDA or Apple's MPS when present. Equivalence tests take it,
     so that a machine with an accelerator checks the accelerator's path too."""
     return torch.device(request.param)
+
+
+@pytest.fixture(params=[d for d in _devices() if d != "mps"])
+def float64_device(request) -> torch.device:
+    """Each available device that computes in float64 (Apple's MPS does not): for the float64 equivalence tests."""
+    return torch.device(request.param)

@@ -56,14 +56,15 @@ def test_k_sparse_autoencoder_codes_have_k_active_units():
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_bernoulli_kl_matches_torch_distributions(seed):
+def test_bernoulli_kl_matches_torch_distributions(seed, float64_device):
     rng = np.random.default_rng(seed)
     rho, rho_hat = rng.uniform(0.01, 0.99, size=7), torch.tensor(rng.uniform(0.001, 0.999, size=7))
     expected = kl_divergence(Bernoulli(probs=torch.tensor(rho)), Bernoulli(probs=rho_hat))
-    torch.testing.assert_close(ae.bernoulli_kl(torch.tensor(rho), rho_hat), expected, rtol=1e-10, atol=1e-12)
+    rho_on, rho_hat_on = torch.tensor(rho).to(float64_device), rho_hat.to(float64_device)
+    torch.testing.assert_close(ae.bernoulli_kl(rho_on, rho_hat_on).cpu(), expected, rtol=1e-10, atol=1e-12)
     scalar = float(rho[0])
     expected = kl_divergence(Bernoulli(probs=torch.full((7,), scalar, dtype=torch.float64)), Bernoulli(probs=rho_hat))
-    torch.testing.assert_close(ae.bernoulli_kl(scalar, rho_hat), expected, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(ae.bernoulli_kl(scalar, rho_hat_on).cpu(), expected, rtol=1e-10, atol=1e-12)
 
 
 @settings(max_examples=60, deadline=None)
@@ -93,13 +94,14 @@ def test_bernoulli_kl_boundaries_and_errors():
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_kl_sparsity_penalty_sums_the_kl_of_mean_activations(seed):
+def test_kl_sparsity_penalty_sums_the_kl_of_mean_activations(seed, float64_device):
     rng = np.random.default_rng(seed)
     h = torch.tensor(rng.uniform(0, 1, size=(int(rng.integers(2, 50)), int(rng.integers(1, 20)))))
     rho = float(rng.uniform(0.01, 0.5))
     rho_hat = h.sum(dim=0) / h.shape[0]
     expected = kl_divergence(Bernoulli(probs=torch.full_like(rho_hat, rho)), Bernoulli(probs=rho_hat)).sum()
-    torch.testing.assert_close(ae.kl_sparsity_penalty(h, rho), expected, rtol=1e-10, atol=1e-12)
+    got = ae.kl_sparsity_penalty(h.to(float64_device), rho).cpu()
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_kl_sparsity_penalty_is_zero_exactly_when_mean_activation_is_rho():
@@ -210,13 +212,14 @@ def _jacobian_squared_norms(function, x: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_contractive_penalty_matches_autograd_jacobians(seed):
+def test_contractive_penalty_matches_autograd_jacobians(seed, float64_device):
     torch.manual_seed(seed)
     encoder = torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3)).double()
     x = torch.randn(4, 7, dtype=torch.float64)
     expected = _jacobian_squared_norms(encoder, x)
-    torch.testing.assert_close(ae.contractive_penalty(encoder, x, reduction="none"), expected)
-    torch.testing.assert_close(ae.contractive_penalty(encoder, x), expected.mean())
+    encoder, x = encoder.to(float64_device), x.to(float64_device)
+    torch.testing.assert_close(ae.contractive_penalty(encoder, x, reduction="none").cpu(), expected)
+    torch.testing.assert_close(ae.contractive_penalty(encoder, x).cpu(), expected.mean())
 
 
 def test_contractive_penalty_is_differentiable_in_the_parameters():
@@ -235,16 +238,17 @@ def test_contractive_penalty_is_differentiable_in_the_parameters():
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_sigmoid_closed_form_equals_the_jacobian_norm(seed):
+def test_sigmoid_closed_form_equals_the_jacobian_norm(seed, float64_device):
     torch.manual_seed(seed)
     d, m, n = 9, 6, 5
     layer = torch.nn.Linear(d, m).double()
     x = torch.randn(n, d, dtype=torch.float64)
-    h = torch.sigmoid(layer(x))
     expected = _jacobian_squared_norms(lambda v: torch.sigmoid(layer(v)), x).mean()
-    torch.testing.assert_close(ae.sigmoid_contractive_penalty(layer.weight, h), expected)
+    layer, x = layer.to(float64_device), x.to(float64_device)
+    h = torch.sigmoid(layer(x))
+    torch.testing.assert_close(ae.sigmoid_contractive_penalty(layer.weight, h).cpu(), expected)
     encoder = torch.nn.Sequential(layer, torch.nn.Sigmoid())
-    torch.testing.assert_close(ae.contractive_penalty(encoder, x), expected)
+    torch.testing.assert_close(ae.contractive_penalty(encoder, x).cpu(), expected)
 
 
 def test_contractive_errors():

@@ -22,13 +22,13 @@ def _random_spd(generator: torch.Generator, d: int, batch=()) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_gaussian_kl_matches_torch_distributions(seed):
+def test_gaussian_kl_matches_torch_distributions(seed, float64_device):
     g = torch.Generator().manual_seed(seed)
     n, d = 1 + seed, 3 + 2 * seed
     mu = 2 * torch.randn(n, d, generator=g, dtype=torch.float64)
     logvar = 3 * torch.rand(n, d, generator=g, dtype=torch.float64) - 2
     want = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).sum(-1)
-    got = vae.gaussian_kl(mu, logvar)
+    got = vae.gaussian_kl(mu.to(float64_device), logvar.to(float64_device)).cpu()
     assert got.shape == (n,)
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
 
@@ -226,10 +226,10 @@ def test_log_likelihoods_match_torch_distributions():
     assert bernoulli.log_likelihood(x, stacked).shape == (2, 6)
 
 
-def test_elbo_is_the_bernoulli_elbo_at_the_same_sample():
+def test_elbo_is_the_bernoulli_elbo_at_the_same_sample(float64_device):
     torch.manual_seed(1)
-    model = vae.VAE(20, 16, 4).double()
-    x = torch.rand(8, 20, dtype=torch.float64).bernoulli()
+    model = vae.VAE(20, 16, 4).double().to(float64_device)
+    x = torch.rand(8, 20, dtype=torch.float64).bernoulli().to(float64_device)
     got = vae.elbo(model, x, generator=torch.Generator().manual_seed(7))
     mu, logvar = model.encode(x)
     z = vae.reparameterize(mu, logvar, generator=torch.Generator().manual_seed(7))
@@ -273,14 +273,15 @@ def test_iwae_log_weight_is_log_joint_minus_log_q():
     torch.testing.assert_close(one, log_joint - q.log_prob(z).sum(-1))
 
 
-def test_iwae_streaming_matches_the_log_weights_and_chunking_is_invisible():
+def test_iwae_streaming_matches_the_log_weights_and_chunking_is_invisible(float64_device):
     torch.manual_seed(4)
-    model = vae.VAE(20, 16, 4).double()
-    x = torch.rand(5, 20, dtype=torch.float64).bernoulli()
+    model = vae.VAE(20, 16, 4).double().to(float64_device)
+    x = torch.rand(5, 20, dtype=torch.float64).bernoulli().to(float64_device)
     with torch.no_grad():
         weights = vae.log_importance_weights(model, x, 37, generator=torch.Generator().manual_seed(0), max_elements=300)
         bound = vae.iwae_bound(model, x, 37, generator=torch.Generator().manual_seed(0), max_elements=300)
     assert weights.shape == (5, 37)
+    assert bound.device.type == float64_device.type
     torch.testing.assert_close(bound, torch.logsumexp(weights, 1) - math.log(37))
     torch.testing.assert_close(vae.iwae_from_log_weights(weights), bound)
 
@@ -420,3 +421,23 @@ def test_a_short_training_run_raises_the_elbo():
     assert history.train_loss[-1] < history.train_loss[0]
     assert after > before + 200, (before, after)
     assert after > -250, after
+
+
+def test_a_cpu_generator_gives_the_same_draws_on_every_device(device):
+    """The one generator rule (runtime.randn/rand): noise is drawn on the generator's device and then moved, so a
+    seeded CPU generator corrupts, binarizes and samples identically for data on the CPU or on an accelerator."""
+    from coursepkg import autoencoders, data
+
+    x = torch.rand(6, 12, generator=torch.Generator().manual_seed(0))
+    mu, logvar = torch.randn(6, 3), torch.randn(6, 3)
+    draws = {
+        "masking": lambda v: autoencoders.masking_noise(v, 0.4, generator=torch.Generator().manual_seed(1)),
+        "gaussian": lambda v: autoencoders.gaussian_noise(v, 0.3, generator=torch.Generator().manual_seed(2)),
+        "binarize": lambda v: data.binarize(v, torch.Generator().manual_seed(3)),
+    }
+    for name, draw in draws.items():
+        on_device = draw(x.to(device))
+        assert on_device.device.type == device.type, name
+        torch.testing.assert_close(on_device.cpu(), draw(x), rtol=1e-6, atol=1e-6, msg=name)
+    z = vae.reparameterize(mu.to(device), logvar.to(device), torch.Generator().manual_seed(4))
+    torch.testing.assert_close(z.cpu(), vae.reparameterize(mu, logvar, torch.Generator().manual_seed(4)))
