@@ -48,6 +48,14 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 LOG_2PI = math.log(2 * math.pi)
 
 
+def _isotropic_gaussian_log_density(x: torch.Tensor, mean: torch.Tensor, log_sigma) -> torch.Tensor:
+    """log N(x; mean, sigma^2 I) summed over the last dimension, sigma = exp(``log_sigma``) (a number or a scalar
+    tensor): -1/2 ||x - mean||^2 / sigma^2 - D (log sigma + 1/2 log 2 pi). ``x`` and ``mean`` broadcast."""
+    log_sigma = torch.as_tensor(log_sigma, dtype=mean.dtype, device=mean.device)
+    squared = ((x - mean) * torch.exp(-log_sigma)).pow(2).sum(-1)
+    return -0.5 * squared - mean.shape[-1] * (log_sigma + 0.5 * LOG_2PI)
+
+
 # ------------------------------------------------------------------------------------------------ checks
 
 
@@ -219,9 +227,7 @@ class VAE(nn.Module):
         x = x.expand_as(decoded)
         if self.likelihood == "bernoulli":
             return -F.binary_cross_entropy_with_logits(decoded, x, reduction="none").sum(-1)
-        log_sigma = self.log_sigma
-        squared = ((x - decoded) * torch.exp(-log_sigma)).pow(2)
-        return -0.5 * squared.sum(-1) - self.x_dim * (log_sigma + 0.5 * LOG_2PI)
+        return _isotropic_gaussian_log_density(x, decoded, self.log_sigma)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
         """(decoded, mu, logvar): the decoder's output for one reparameterized sample z ~ q_phi(z | x)."""
@@ -532,8 +538,7 @@ class LinearGaussian(nn.Module):
 
     def log_likelihood(self, x: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
         """log N(x; decoded, sigma^2 I), summed over the D coordinates."""
-        squared = (x - decoded).pow(2).sum(-1) / self.sigma**2
-        return -0.5 * squared - self.x_dim * (math.log(self.sigma) + 0.5 * LOG_2PI)
+        return _isotropic_gaussian_log_density(x, decoded, math.log(self.sigma))
 
 
 # ---------------------------------------------------------------------------- gradient estimators
