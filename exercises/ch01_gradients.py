@@ -9,7 +9,8 @@ Replace each `raise NotImplementedError(...)` by your code. Check a function wit
 
 import numpy as np
 
-from coursepkg.gd import _as_array, _batch_gradient, _check_batching, _count, _least_squares_inputs, _positive
+from coursepkg import validation
+from coursepkg.gd import _batch_gradient, _check_batching, _least_squares_inputs
 
 
 def least_squares_grad(X, t, w):

@@ -9,7 +9,8 @@ Replace each `raise NotImplementedError(...)` by your code. Check a function wit
 
 import torch
 
-from coursepkg.autoencoders import _check_activations, _check_generator, _check_k, _check_rho, _check_tensor
+from coursepkg import runtime, validation
+from coursepkg.autoencoders import _check_activations, _check_code_size, _check_rho
 
 
 def bernoulli_kl(rho, rho_hat: torch.Tensor) -> torch.Tensor:
