@@ -211,7 +211,9 @@ def graded_bodies_shown(text: str, graded: dict) -> list[str]:
     without an ``:end-before:`` at its first statement after the docstring)."""
     shown = []
     for path, options, inside_solution in _shown_includes(text):
-        key = (Path(path).stem, options.get("pyobject", ""))
+        module_file = Path(path)
+        stem = module_file.parent.name if module_file.stem == "__init__" else module_file.stem  # a package's
+        key = (stem, options.get("pyobject", ""))
         if key not in graded or inside_solution:
             continue
         first_statement = _body_statements(graded[key])[0]
