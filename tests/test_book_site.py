@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from coursepkg import notebooks
+from tools import notebooks
 
 pytestmark = pytest.mark.slow
 

@@ -12,6 +12,7 @@ has) before the book, whose chapters run in that venv's kernel (tests/test_execu
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ import coursepkg
 from tools import colab, notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
+KERNELS = ROOT / "_build" / "kernels"  # make wheel-env writes the kernelspec python3 there
 pytestmark = pytest.mark.slow
 
 
@@ -94,7 +96,7 @@ def test_the_installed_package_is_the_wheel_not_the_repository(python: Path, tmp
     location = Path(run(python, "import coursepkg; print(coursepkg.__file__)", tmp_path).strip())
     assert python.parent.parent in location.parents and ROOT not in location.parents
     assert run(python, "import coursepkg; print(coursepkg.__version__)", tmp_path).strip() == coursepkg.__version__
-    kernel = json.loads((ROOT / "_build" / "kernels" / "kernels" / "python3" / "kernel.json").read_text())
+    kernel = json.loads((KERNELS / "kernels" / "python3" / "kernel.json").read_text())
     assert kernel["argv"][0] == str(python), "the book build's kernel is the wheel's python"
 
 
@@ -121,27 +123,61 @@ IMPORT_EVERY_MODULE = """
                 todo.append(normalized(re.match(r"[A-Za-z0-9._-]+", requirement).group(0)))
     owners = metadata.packages_distributions()
     used = {normalized(d) for m in set(sys.modules) - before for d in owners.get(m.split(".")[0], [])}
-    print(json.dumps({"modules": names, "undeclared": sorted(used - declared)}))
+    # The chapters' imports (given as arguments): the standard library, or a declared dependency's module.
+    chapters = {
+        name: sorted(normalized(d) for d in owners.get(name, []))
+        for name in sys.argv[1:]
+        if name not in sys.stdlib_module_names
+    }
+    print(json.dumps({"modules": names, "undeclared": sorted(used - declared), "chapters": chapters,
+                      "declared": sorted(declared)}))
 """
 
 
+def chapter_imports() -> set[str]:
+    """The top-level modules the chapters' code cells import (the book build's kernel has more installed: myst-nb
+    for the glue, so this is where an undeclared import of a chapter is caught)."""
+    import jupytext
+
+    names: set[str] = set()
+    for source in notebooks.notebook_sources(ROOT):
+        for cell in jupytext.read(source).cells:
+            if cell.cell_type != "code":
+                continue
+            code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in cell.source.splitlines())
+            for node in ast.walk(ast.parse(code)):
+                if isinstance(node, ast.Import):
+                    names.update(alias.name.split(".")[0] for alias in node.names)
+                elif isinstance(node, ast.ImportFrom) and not node.level:
+                    names.add(node.module.split(".")[0])
+    return names
+
+
 def test_every_module_imports_with_the_declared_dependencies_alone(python: Path, tmp_path: Path):
-    found = json.loads(run(python, IMPORT_EVERY_MODULE, tmp_path).strip().splitlines()[-1])
+    imported = sorted(chapter_imports())
+    assert {"coursepkg", "torch", "numpy"} <= set(imported)
+    code = f"import sys; sys.argv[1:] = {imported!r}\n" + textwrap.dedent(IMPORT_EVERY_MODULE)
+    found = json.loads(run(python, code, tmp_path).strip().splitlines()[-1])
     in_tree = {
         ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
         for path in (ROOT / "coursepkg").rglob("*.py")
     }
     assert set(found["modules"]) == {name for name in in_tree if not name.endswith("__main__")} - {"coursepkg"}
     assert found["undeclared"] == [], f"coursepkg imports packages it does not declare: {found['undeclared']}"
+    for name, owners in found["chapters"].items():
+        assert owners and set(owners) <= set(found["declared"]), f"a chapter imports {name}, not a declared dependency"
 
 
 RUN_NOTEBOOKS = """
-    import json, sys
+    import json, os, sys
     import nbformat
     from nbclient import NotebookClient
 
     results = {}
-    for path in sys.argv[1:]:
+    for path, install in json.loads(sys.argv[1]):  # install: what COURSEPKG_INSTALL names for this notebook
+        os.environ.pop("COURSEPKG_INSTALL", None)
+        if install:
+            os.environ["COURSEPKG_INSTALL"] = install
         notebook = nbformat.read(path, as_version=4)
         NotebookClient(notebook, timeout=600, kernel_name="python3", allow_errors=True).execute()
         results[path] = [
@@ -168,8 +204,14 @@ def test_the_colab_notebooks_run_from_an_empty_folder_and_install_nothing_more(p
         return subprocess.run([str(python), "-m", "pip", "freeze"], capture_output=True, text=True, check=True).stdout
 
     before = freeze()
-    code = f"import sys; sys.argv[1:] = {[str(tmp_path / 'setup_cell.ipynb'), *map(str, exercises)]!r}\n"
-    output = run(python, code + textwrap.dedent(RUN_NOTEBOOKS), empty, **{colab.INSTALL_VARIABLE: str(wheel)})
+    # The setup cell installs the wheel (pip finds it installed, with every dependency: nothing changes); the
+    # exercise notebooks' install cells, the same code, find the course's version installed and skip pip.
+    plan = [[str(tmp_path / "setup_cell.ipynb"), str(wheel)], *[[str(path), None] for path in exercises]]
+    for path in exercises:
+        cells = nbformat.read(path, as_version=4).cells
+        assert [cell.source for cell in cells].count(colab.INSTALL_SOURCE) == 1, f"{path.name}: no install cell"
+    code = f"import sys; sys.argv[1:] = [{json.dumps(plan)!r}]\n" + textwrap.dedent(RUN_NOTEBOOKS)
+    output = run(python, code, empty, JUPYTER_PATH=str(KERNELS))  # the kernel python3: the wheel's python
     results = json.loads(output.strip().splitlines()[-1])
     assert freeze() == before, "running the notebooks installed something"
     for path, cells in results.items():
