@@ -1,9 +1,19 @@
 # The course's two commands (see README.md):
-#   make book   set up .venv, regenerate the chapters' Colab notebooks, execute every chapter and build the site
-#               into _build/html (fails on any warning or cell error)
-#   make test   set up .venv (and Chromium when it can), then lint, check generated files, build the book, run
-#               the unit and grading tests, every chapter's Colab notebook under nbval and the browser test of
-#               the built site (tests/test_book_site.py, screenshots in _build/screenshots/)
+#   make book   set up .venv and the installed package (wheel-env, below), regenerate the chapters' Colab
+#               notebooks, execute every chapter in the installed package's environment and build the site into
+#               _build/html (fails on any warning or cell error)
+#   make test   set up .venv (and Chromium when it can), then lint, check generated files, build the book, and
+#               run the unit and grading tests, the checks of the executed chapters, the installed-package test
+#               (the Colab notebooks' install cell and the exercise notebooks, in the wheel's environment) and the
+#               browser test of the built site (tests/test_book_site.py, screenshots in _build/screenshots/)
+#
+# Each chapter runs once per `make test`: in the book build. Its kernel is the python of a fresh venv outside the
+# repository that holds the built wheel (not editable, the repository not on sys.path), so the book's outputs
+# come from the package as a student installs it; tests/test_executed_chapters.py then checks the executed
+# notebooks the build leaves in _build/jupyter_execute (every cell ran, no error). What a chapter's Colab
+# notebook adds to the chapter, its install cell, is cheap and runs on its own, with the exercise notebooks, in
+# tests/test_installed_package.py. Running the chapters a second time under nbval (as before) checked nothing
+# more and cost the longest part of the test run.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -14,15 +24,22 @@ ifdef COURSEPKG_DATA
 export COURSEPKG_DATA := $(abspath $(COURSEPKG_DATA))
 endif
 export PYTHONDONTWRITEBYTECODE := 1
-NOTEBOOKS := $(shell grep -l '^kernelspec:' book/*.md)
 PYTEST_WORKERS ?= 2
 # Each pytest worker (and each notebook kernel it starts) gets its share of the cores: with torch's default of one
 # thread per core in every process, the two workers' thread pools oversubscribed the two cores and spun, and the
 # nbval stage took about 11 minutes instead of 2.
 CORES := $(shell nproc 2>/dev/null || echo 2)
+# The installed package: the wheel built from this tree, in a fresh venv outside the repository, with the notebook
+# runtime Colab has (ipykernel, ipywidgets), nbclient to run notebooks and, for the book build's kernel only,
+# myst-nb (coursepkg.book.glue stores the chapters' numbers with it). KERNELS holds the kernelspec "python3" that
+# the chapters name, pointing at that venv's python; the book build finds it through JUPYTER_PATH.
+WHEEL_ENV ?= $(or $(TMPDIR),/tmp)/coursepkg-wheel-env-$(shell id -u)
+WHEEL_PYTHON := $(WHEEL_ENV)/bin/python
+KERNELS := $(CURDIR)/_build/kernels
+export COURSEPKG_WHEEL_ENV := $(WHEEL_ENV)
 THREADS_PER_WORKER := $(shell echo $$(( $(CORES) / $(PYTEST_WORKERS) > 0 ? $(CORES) / $(PYTEST_WORKERS) : 1 )))
 
-.PHONY: setup book test lint generated notebooks browser clean
+.PHONY: setup wheel-env book test lint generated notebooks browser clean
 
 setup: $(STAMP)
 
@@ -34,11 +51,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[book,test,dev]"
 	touch $(STAMP)
 
+# Rebuilt every time: the wheel must be the tree as it is. torch first, as in setup, so that nothing else is pulled.
+wheel-env: setup
+	rm -rf _build/wheel $(WHEEL_ENV) $(KERNELS) build  # a stale build/lib would put removed modules in the wheel
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir _build/wheel .
+	rm -rf build coursepkg.egg-info
+	$(PYTHON) -m venv $(WHEEL_ENV)
+	$(WHEEL_PYTHON) -m pip install --quiet torch==2.13.0
+	$(WHEEL_PYTHON) -m pip install --quiet _build/wheel/coursepkg-*.whl
+	$(WHEEL_PYTHON) -m pip install --quiet ipykernel ipywidgets nbclient myst-nb
+	mkdir -p $(KERNELS)/kernels/python3
+	printf '{"argv": ["%s", "-m", "ipykernel_launcher", "-f", "{connection_file}"],\n "display_name": "Python 3 (the coursepkg wheel)", "language": "python"}\n' \
+	  "$(WHEEL_PYTHON)" > $(KERNELS)/kernels/python3/kernel.json
+
 # _build/book.ok marks a build that passed: the browser test reuses a build newer than every source.
-book: setup
-	$(BIN)/python -m coursepkg.notebooks
+book: setup wheel-env
+	$(BIN)/python -m tools.notebooks
 	rm -f _build/book.ok
-	$(BIN)/jupyter-book build . -W -n --keep-going --all
+	JUPYTER_PATH=$(KERNELS) $(BIN)/jupyter-book build . -W -n --keep-going --all
 	touch _build/book.ok
 
 lint: setup
@@ -48,9 +78,9 @@ lint: setup
 generated: setup
 	$(BIN)/python -m coursepkg.grading generate --check
 
-# The Colab notebook beside each chapter (book/*.ipynb) must be what `python -m coursepkg.notebooks` writes.
+# The Colab notebook beside each chapter (book/*.ipynb) must be what `python -m tools.notebooks` writes.
 notebooks: setup
-	$(BIN)/python -m coursepkg.notebooks --check
+	$(BIN)/python -m tools.notebooks --check
 
 # Chromium for the browser test (Debian's package, driven by playwright; no browser download). Installed when
 # this runs as root with apt-get; otherwise the browser test is skipped unless COURSE_REQUIRE_BROWSER=1.
@@ -61,10 +91,10 @@ browser:
 	  apt-get install -y -qq chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null); \
 	else echo "chromium is not installed: tests/test_book_site.py will be skipped (apt-get install chromium)"; fi
 
+# COURSE_REQUIRE_BUILD: the checks of the executed chapters and of the wheel fail, not skip, without the build.
 test: lint generated notebooks browser book
-	OMP_NUM_THREADS=$(THREADS_PER_WORKER) $(BIN)/python -m pytest tests $(NOTEBOOKS:.md=.ipynb) \
-	  -n $(PYTEST_WORKERS) --dist loadfile \
-	  --nbval-lax --nbval-current-env --nbval-cell-timeout=900 -p no:cacheprovider --durations=15
+	OMP_NUM_THREADS=$(THREADS_PER_WORKER) COURSE_REQUIRE_BUILD=1 $(BIN)/python -m pytest tests \
+	  -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider --durations=15
 
 clean:
-	rm -rf _build book/api .pytest_cache .ruff_cache
+	rm -rf _build book/api .pytest_cache .ruff_cache $(WHEEL_ENV)

@@ -6,15 +6,19 @@ Speed targets live in bench/REPORT.md; these tests check correctness only, on sm
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from coursepkg import bench, train
+from coursepkg import train
 from coursepkg.autoencoders import MLPAutoencoder
 from coursepkg.vae import VAE, elbo_loss
+from tools import bench
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def linear_stack_training_flops(widths: list[int]) -> int:
@@ -62,8 +66,19 @@ def test_the_idiom_dataset_yields_what_the_resident_tensor_holds(seed):
 
 
 def test_matmul_rate_is_a_positive_finite_rate():
-    rate = bench.matmul_rate(size=128, repeats=3, device=torch.device("cpu"))
+    rate = bench.matmul_rate(size=128, min_run_time=0.05, device=torch.device("cpu"))
     assert np.isfinite(rate) and rate > 1e6  # any CPU of this century does a megaFLOP per second
+
+
+def test_the_harness_reads_and_writes_the_repository_not_site_packages():
+    assert bench.ROOT == ROOT and (bench.ROOT / "pyproject.toml").is_file()
+    assert (bench.ROOT / "book" / "setup.md").is_file()  # the chapters it executes
+
+
+def test_engine_and_autograd_step_times_are_positive_and_finite():
+    times = bench.engine_vs_autograd(width=8, min_run_time=0.01)
+    for key in ("hand_written_backward_s", "engine_s", "torch_autograd_s"):
+        assert np.isfinite(times[key]) and 0 < times[key] < 1, (key, times[key])
 
 
 def test_throughput_rows_are_consistent():

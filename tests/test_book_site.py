@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from coursepkg import notebooks
+from tools import notebooks
 
 pytestmark = pytest.mark.slow
 
@@ -89,7 +89,12 @@ def site() -> Path:
         BUILD.mkdir(exist_ok=True)
         log = BUILD / "book-build.log"
         with log.open("w") as out:
-            done = subprocess.run([jupyter_book, *BUILD_COMMAND], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+            # The chapters' kernel: the installed wheel's python when `make wheel-env` wrote its kernelspec.
+            kernels = BUILD / "kernels"
+            env = {**os.environ, "JUPYTER_PATH": str(kernels)} if kernels.is_dir() else None
+            done = subprocess.run(
+                [jupyter_book, *BUILD_COMMAND], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env
+            )
         if done.returncode:
             pytest.fail(f"the book build failed (exit {done.returncode}):\n{log.read_text()[-6000:]}")
         BUILD_OK.touch()

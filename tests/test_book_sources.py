@@ -49,3 +49,9 @@ def test_chapters_do_not_choose_a_matplotlib_backend(chapter):
 def test_repository_url_matches_the_book_configuration():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert config["repository"]["url"] == coursepkg.REPOSITORY_URL
+
+
+@pytest.mark.parametrize("page", [p for p in CHAPTERS if "kernelspec:" in p.read_text()], ids=lambda p: p.stem)
+def test_chapters_glue_through_the_package_not_myst_nb(page):
+    # On Colab myst-nb is not installed (and installing it pulls Sphinx): coursepkg.book.glue falls back.
+    assert not re.search(r"^\s*(from|import)\s+myst_nb\b", page.read_text(), re.M), page.name

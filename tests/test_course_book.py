@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
 import course_book  # noqa: E402
 
-from coursepkg import notebooks  # noqa: E402
+from tools import notebooks  # noqa: E402
 
 
 def test_bars_in_docstring_prose_are_escaped_but_not_in_code_or_math():

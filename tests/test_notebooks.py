@@ -1,13 +1,18 @@
-"""The chapters' Colab notebooks and what the book lists about each chapter (coursepkg.notebooks)."""
+"""The chapters' Colab notebooks and what the book lists about each chapter (tools.notebooks), and the install
+cell every Colab notebook starts with (tools.colab)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from coursepkg import REPOSITORY_URL, notebooks
+import coursepkg
+from coursepkg import REPOSITORY_URL
+from tools import colab, notebooks
 from tools.colab import INSTALL_SOURCE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,8 +32,7 @@ kernelspec:
 # A chapter
 
 ```{code-cell} ipython3
-from myst_nb import glue
-
+from coursepkg.book import glue
 from coursepkg import gd, runtime as rt
 from coursepkg.grading import check
 
@@ -71,7 +75,9 @@ def test_generate_writes_a_colab_notebook_per_chapter_notebook(course: Path):
     setup, *cells = document["cells"]
     source = "".join(setup["source"])
     assert setup["cell_type"] == "code" and source.startswith(INSTALL_SOURCE)
-    assert 'find_spec("myst_nb")' in source and "print(runtime.describe())" in source
+    assert setup["metadata"]["tags"] == [notebooks.SETUP_TAG] and "print(runtime.describe())" in source
+    assert "myst" not in source  # Colab installs coursepkg and nothing else (coursepkg.book.glue needs no myst-nb)
+    nbformat.validate(nbformat.read(course / "book" / "01_first.ipynb", as_version=4))
     assert [c["cell_type"] for c in cells] == ["markdown", "code", "markdown", "code"]
     assert document["metadata"]["accelerator"] == "GPU" and "jupytext" not in document["metadata"]
     assert len({c["id"] for c in document["cells"]}) == len(document["cells"])
@@ -82,7 +88,7 @@ def test_generate_writes_a_colab_notebook_per_chapter_notebook(course: Path):
 def test_generated_notebooks_are_reproducible_and_drift_is_reported(course: Path):
     notebooks.generate(course)
     first = (course / "book" / "01_first.ipynb").read_text()
-    assert notebooks.colab_notebook(course / "book" / "01_first.md") == first  # stable cell ids
+    assert notebooks.notebook_text(notebooks.colab_notebook(course / "book" / "01_first.md")) == first  # stable ids
     chapter = course / "book" / "01_first.md"
     chapter.write_text(chapter.read_text().replace("# A chapter", "# A better chapter"))
     assert notebooks.generate(course, check_only=True) == ["book/01_first.ipynb is out of date"]
@@ -93,7 +99,7 @@ def test_generated_notebooks_are_reproducible_and_drift_is_reported(course: Path
 
 def test_main_exits_1_when_notebooks_drift(course: Path, capsys):
     assert notebooks.main(["--check", "--root", str(course)]) == 1
-    assert "python -m coursepkg.notebooks" in capsys.readouterr().out
+    assert "python -m tools.notebooks" in capsys.readouterr().out
     assert notebooks.main(["--root", str(course)]) == 0
     assert notebooks.main(["--check", "--root", str(course)]) == 0
 
@@ -128,4 +134,40 @@ def test_chapters_are_numbered_as_in_the_toc(course: Path):
 
 
 def test_the_committed_colab_notebooks_are_current():
-    assert notebooks.generate(ROOT, check_only=True) == [], "run `python -m coursepkg.notebooks` and commit"
+    assert notebooks.generate(ROOT, check_only=True) == [], "run `python -m tools.notebooks` and commit"
+
+
+def run_install_cell(monkeypatch, installed: str | None, variable: str | None) -> list[list[str]]:
+    """Execute the install cell with pip and the installed version faked; return the commands it ran."""
+    import importlib.metadata
+
+    def version(name: str) -> str:
+        assert name == "coursepkg"
+        if installed is None:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return installed
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    monkeypatch.setattr(subprocess, "check_call", calls.append)
+    if variable is None:
+        monkeypatch.delenv(colab.INSTALL_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(colab.INSTALL_VARIABLE, variable)
+    exec(compile(INSTALL_SOURCE, "install-cell", "exec"), {})
+    return calls
+
+
+def test_the_install_cell_installs_the_release_tag_only_when_that_version_is_missing(monkeypatch):
+    release = f"coursepkg @ git+{REPOSITORY_URL}@v{coursepkg.__version__}"
+    assert run_install_cell(monkeypatch, coursepkg.__version__, None) == []
+    for installed in (None, "0.0.1"):
+        (command,) = run_install_cell(monkeypatch, installed, None)
+        assert command[-1] == release and command[1:4] == ["-m", "pip", "install"]
+
+
+def test_the_install_cell_installs_what_the_variable_points_at(monkeypatch, tmp_path):
+    wheel = str(tmp_path / f"coursepkg-{coursepkg.__version__}-py3-none-any.whl")
+    for installed in (None, coursepkg.__version__):
+        (command,) = run_install_cell(monkeypatch, installed, wheel)
+        assert command[-1] == wheel

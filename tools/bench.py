@@ -1,4 +1,4 @@
-"""The benchmark harness: ``python -m coursepkg.bench [--quick] [--out bench]``.
+"""The benchmark harness: ``python -m tools.bench [--out bench]``, run from the repository's root.
 
 In one process it measures, on the machine at hand,
 
@@ -14,7 +14,9 @@ In one process it measures, on the machine at hand,
 * the chapter-3 engine against torch.autograd on the same two-layer network (time per step);
 * each chapter's execution time and peak resident memory (quick profile, one fresh kernel each);
 
-and writes ``bench/results.json`` and ``bench/REPORT.md``.
+and writes ``bench/results.json`` and ``bench/REPORT.md``. Short statements (a matrix product, one gradient step)
+are timed by ``torch.utils.benchmark.Timer.blocked_autorange``; whole epochs, which change the model they train
+and so cannot be repeated by a timer's warm-up, are timed once each with the same clock (it waits for the GPU).
 """
 
 from __future__ import annotations
@@ -33,35 +35,29 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.benchmark import Timer
+from torch.utils.benchmark.utils.timer import timer as clock  # Timer's clock: waits for CUDA's queued work
 
-from . import data, runtime, train
+from coursepkg import data, runtime, train
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # the repository (tools/ is never installed)
 
 
 # --------------------------------------------------------------------------------------------- the floor
 
 
-def matmul_rate(size: int = 2048, repeats: int = 10, device: torch.device | None = None) -> float:
-    """Measured float32 matrix-multiply rate in FLOP/s (best of ``repeats`` after two warm-up products)."""
+def matmul_rate(size: int = 2048, min_run_time: float = 2.0, device: torch.device | None = None) -> float:
+    """Measured float32 matrix-multiply rate in FLOP/s: the fastest block of ``Timer.blocked_autorange``."""
     device = device or runtime.device()
     a = torch.randn(size, size, device=device)
     b = torch.randn(size, size, device=device)
-    for _ in range(2):
-        a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        _synchronize(device)
-        started = time.perf_counter()
-        a @ b
-        _synchronize(device)
-        best = min(best, time.perf_counter() - started)
-    return 2 * size**3 / best
+    measurement = _timer("a @ b", a=a, b=b).blocked_autorange(min_run_time=min_run_time)
+    return 2 * size**3 / min(measurement.times)
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def _timer(stmt: str, /, **names) -> Timer:
+    """A ``Timer`` of ``stmt`` that uses every thread torch uses here (``Timer`` defaults to one)."""
+    return Timer(stmt, globals=names, num_threads=torch.get_num_threads())
 
 
 def training_flops_per_example(model: nn.Module, loss_fn: Callable, n_features: int = 784, batch: int = 8) -> float:
@@ -83,8 +79,8 @@ def training_flops_per_example(model: nn.Module, loss_fn: Callable, n_features: 
 
 def models() -> dict[str, tuple[Callable[[], nn.Module], Callable]]:
     """The chapter models and their training losses (mean over the batch)."""
-    from .autoencoders import MLPAutoencoder
-    from .vae import VAE, elbo_loss
+    from coursepkg.autoencoders import MLPAutoencoder
+    from coursepkg.vae import VAE, elbo_loss
 
     def squared_error(model, x):
         return ((model(x) - x) ** 2).sum(dim=1).mean()
@@ -124,8 +120,7 @@ def dataloader_epoch(model, loss_fn, dataset, batch_size: int, device: torch.dev
     )
     model.train()
     total = 0.0
-    _synchronize(device)
-    started = time.perf_counter()
+    started = clock()
     for x, _ in loader:
         x = x.to(device).view(-1, 784)
         optimizer.zero_grad()
@@ -133,8 +128,7 @@ def dataloader_epoch(model, loss_fn, dataset, batch_size: int, device: torch.dev
         loss.backward()
         total += loss.item()  # the examples' idiom: one host synchronisation per batch
         optimizer.step()
-    _synchronize(device)
-    return time.perf_counter() - started
+    return clock() - started
 
 
 def our_epoch(
@@ -147,8 +141,7 @@ def our_epoch(
     precision: str = "float32",
 ) -> float:
     """One epoch of :func:`coursepkg.train.fit` on data already on the device; returns the seconds it took."""
-    _synchronize(device)
-    started = time.perf_counter()
+    started = clock()
     train.fit(
         model,
         loss_fn,
@@ -160,8 +153,7 @@ def our_epoch(
         progress=False,
         precision=precision,
     )
-    _synchronize(device)
-    return time.perf_counter() - started
+    return clock() - started
 
 
 def bare_epoch(model, loss_fn, images: torch.Tensor, batch_size: int, device: torch.device, seed: int) -> float:
@@ -170,15 +162,13 @@ def bare_epoch(model, loss_fn, images: torch.Tensor, batch_size: int, device: to
     torch.manual_seed(seed)
     optimizer = train.default_optimizer(model.parameters(), 1e-3, device)
     model.train()
-    _synchronize(device)
-    started = time.perf_counter()
+    started = clock()
     for start in range(0, len(images), batch_size):
         loss = loss_fn(model, images[start : start + batch_size])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    _synchronize(device)
-    return time.perf_counter() - started
+    return clock() - started
 
 
 LOOPS = ("ours", "ours_bfloat16", "dataloader", "bare")
@@ -329,7 +319,7 @@ def quality_per_time(seconds: float, device: torch.device, precision: str = "flo
 
     ``precision`` is the training's (see :func:`coursepkg.train.fit`); the test loss is always computed in
     float32, so the two precisions are compared on the same yardstick."""
-    from .vae import VAE, elbo_loss
+    from coursepkg.vae import VAE, elbo_loss
 
     train_images = data.load_mnist("train").images
     test_images = data.load_mnist("test").images[:2000]
@@ -340,7 +330,7 @@ def quality_per_time(seconds: float, device: torch.device, precision: str = "flo
     checkpoint.unlink(missing_ok=True)
     while elapsed < seconds:
         epoch += 1
-        started = time.perf_counter()
+        started = clock()
         train.fit(
             model,
             elbo_loss,
@@ -352,7 +342,7 @@ def quality_per_time(seconds: float, device: torch.device, precision: str = "flo
             progress=False,
             precision=precision,
         )
-        elapsed += time.perf_counter() - started
+        elapsed += clock() - started
         torch.manual_seed(0)
         loss = train.evaluate(model, lambda m, x: elbo_loss(m, x), test_images, device=device)
         points.append({"precision": precision, "epoch": epoch, "seconds": elapsed, "test_negative_elbo": loss})
@@ -364,41 +354,40 @@ def quality_per_time(seconds: float, device: torch.device, precision: str = "flo
 # ------------------------------------------------------------------------------------- engine vs autograd
 
 
-def engine_vs_autograd(steps: int = 200, width: int = 64, batch: int = 1) -> dict:
-    """Seconds per gradient step of the chapter-3 engine and of torch.autograd on one two-layer network."""
-    from . import backprop
+def engine_vs_autograd(width: int = 64, min_run_time: float = 1.0) -> dict:
+    """Seconds per gradient step of the chapter-3 engine and of torch.autograd on one two-layer network
+    (median of ``Timer.blocked_autorange``'s blocks)."""
+    from coursepkg import backprop
 
     rng = np.random.default_rng(0)
     d, h, k = 784, width, 10
     params = [rng.standard_normal(s) * 0.1 for s in ((h, d), (h,), (k, h), (k,))]
     x, t = rng.random(d), np.eye(k)[3]
 
-    started = time.perf_counter()
-    for _ in range(steps):
-        backprop.two_layer_backward(*params, x, t)
-    by_hand = (time.perf_counter() - started) / steps
-
-    started = time.perf_counter()
-    for _ in range(steps):
+    def engine_step() -> None:
         w1, b1, w2, b2 = (backprop.Value(p) for p in params)
         y = w2 @ (w1 @ x + b1).logistic() + b2
         loss = 0.5 * ((y - t) ** 2).sum()
         loss.backward()
-    engine = (time.perf_counter() - started) / steps
 
     tensors = [torch.tensor(p, requires_grad=True) for p in params]
     xt, tt = torch.tensor(x), torch.tensor(t)
-    started = time.perf_counter()
-    for _ in range(steps):
+
+    def autograd_step() -> None:
         w1, b1, w2, b2 = tensors
         y = w2 @ torch.sigmoid(w1 @ xt + b1) + b2
         loss = 0.5 * ((y - tt) ** 2).sum()
         torch.autograd.grad(loss, tensors)
-    autograd = (time.perf_counter() - started) / steps
+
+    def seconds(stmt: str, **names) -> float:
+        return _timer(stmt, **names).blocked_autorange(min_run_time=min_run_time).median
+
     return {
-        "hand_written_backward_s": by_hand,
-        "engine_s": engine,
-        "torch_autograd_s": autograd,
+        "hand_written_backward_s": seconds(
+            "backward(*params, x, t)", backward=backprop.two_layer_backward, params=params, x=x, t=t
+        ),
+        "engine_s": seconds("step()", step=engine_step),
+        "torch_autograd_s": seconds("step()", step=autograd_step),
         "network": f"{d}-{h}-{k}, logistic hidden, linear output, float64, one example",
     }
 
@@ -410,7 +399,7 @@ def chapter_runs(chapters: list[Path]) -> list[dict]:
     """Execute each chapter in a fresh kernel (quick profile); wall time and the kernel's peak resident memory."""
     rows = []
     for chapter in chapters:
-        command = [sys.executable, "-m", "coursepkg.bench", "--execute-one", str(chapter)]
+        command = [sys.executable, "-m", "tools.bench", "--execute-one", str(chapter)]
         env = {**os.environ, "COURSE_PROFILE": "quick"}
         result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
         if result.returncode != 0:
@@ -430,9 +419,9 @@ def _execute_one(path: Path) -> None:
     client = NotebookClient(
         notebook, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
-    started = time.perf_counter()
+    started = clock()
     client.execute()
-    seconds = time.perf_counter() - started
+    seconds = clock() - started
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the kernel, reaped by now
     print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_kib / 1024}))
 
@@ -547,7 +536,7 @@ def report_markdown(results: dict) -> str:
     lines = [
         "# Benchmark report",
         "",
-        f"Generated by `python -m coursepkg.bench` on {results['date']}.",
+        f"Generated by `python -m tools.bench` on {results['date']}.",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
         f"device {m['device']}, Python {m['python']}"
@@ -662,7 +651,7 @@ def report_markdown(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m coursepkg.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench")
     parser.add_argument("--examples", type=int, default=20_000, help="images per timed epoch")
     parser.add_argument("--quality-seconds", type=float, default=60.0)

@@ -3,14 +3,15 @@
 Every chapter is a MyST-Markdown notebook ``book/<name>.md`` (a jupytext file with a ``kernelspec``). Colab
 cannot open Markdown, so beside each one sits ``book/<name>.ipynb``, generated from it:
 
-    python -m coursepkg.notebooks            write book/<name>.ipynb for every chapter notebook
-    python -m coursepkg.notebooks --check    only compare; exit 1 when a notebook is missing, stale or orphaned
+    python -m tools.notebooks            write book/<name>.ipynb for every chapter notebook
+    python -m tools.notebooks --check    only compare; exit 1 when a notebook is missing, stale or orphaned
 
-The generated notebook is the chapter's cells after one setup cell, which installs ``coursepkg`` when it is
-missing (the install code the exercise notebooks use, ``tools.colab.INSTALL_SOURCE``) and
-prints :func:`coursepkg.runtime.describe`, so a reader sees at once whether Colab gave them a GPU (the notebook
-asks Colab for one). The book's Colab button links the ``.ipynb`` because it sits beside the ``.md``; never
-edit it by hand, edit the ``.md`` and generate again.
+The generated notebook (built with ``nbformat``'s v4 builders and validated against its schema) is the chapter's
+cells after one setup cell, which installs ``coursepkg`` when it is missing (``tools.colab.INSTALL_SOURCE``, the
+install code the exercise notebooks use too) and prints :func:`coursepkg.runtime.describe`, so a reader sees at
+once whether Colab gave them a GPU (the notebook asks Colab for one). The chapters glue their numbers with
+:func:`coursepkg.book.glue`, so nothing but ``coursepkg`` is installed. The book's Colab button links the
+``.ipynb`` because it sits beside the ``.md``; never edit it by hand, edit the ``.md`` and generate again.
 
 The book also uses :func:`chapters` (the pages of ``_toc.yml`` with their chapter numbers),
 :func:`used_objects` (the package's functions and classes a chapter uses) and :func:`colab_url`.
@@ -23,13 +24,15 @@ import ast
 import hashlib
 import importlib
 import inspect
-import json
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import REPOSITORY_URL
+import nbformat
+
+from coursepkg import REPOSITORY_URL
+from coursepkg.files import write_atomically
 
 COLAB_URL = "https://colab.research.google.com/github"
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
@@ -87,22 +90,19 @@ def github_url(root: Path, path: str) -> str:
 # --- Colab notebooks -------------------------------------------------------------------------------------------
 
 
-def setup_cell_source(uses_myst_nb: bool) -> str:
-    """The first cell of a chapter's Colab notebook: install what is missing, then say where the code runs."""
+SETUP_TAG = "colab-setup"  # the tag of the first cell: the tests run it on its own
+
+
+def setup_cell_source() -> str:
+    """The first cell of a chapter's Colab notebook: install ``coursepkg`` when it is missing, then say where the
+    code runs."""
     from tools.colab import INSTALL_SOURCE
 
-    lines = [INSTALL_SOURCE]
-    if uses_myst_nb:
-        lines.append(
-            'if importlib.util.find_spec("myst_nb") is None:  # the chapter glues its numbers into the book with it\n'
-            '    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "myst-nb"])'
-        )
-    lines.append(
-        "\nfrom coursepkg import runtime\n\n"
+    return (
+        f"{INSTALL_SOURCE}\n\nfrom coursepkg import runtime\n\n"
         "# The chapter runs on runtime.device(): CUDA when there is a GPU (on Colab: Runtime > Change runtime type).\n"
         "print(runtime.describe())"
     )
-    return "\n".join(lines)
 
 
 def _cell_id(source: str, taken: set[str]) -> str:
@@ -115,39 +115,46 @@ def _cell_id(source: str, taken: set[str]) -> str:
     return cell_id
 
 
-def colab_notebook(source: Path) -> str:
-    """The text of the Colab notebook generated from the chapter notebook ``source`` (a ``.md`` file)."""
+_BUILDERS = {
+    "code": nbformat.v4.new_code_cell,
+    "markdown": nbformat.v4.new_markdown_cell,
+    "raw": nbformat.v4.new_raw_cell,
+}
+
+
+def colab_notebook(source: Path) -> nbformat.NotebookNode:
+    """The Colab notebook generated from the chapter notebook ``source`` (a ``.md`` file), validated."""
     import jupytext
 
-    notebook = jupytext.read(source)
-    code = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
-    setup = setup_cell_source(uses_myst_nb=re.search(r"^\s*(from|import) myst_nb\b", code, re.M) is not None)
-    cells = [{"cell_type": "code", "metadata": {"tags": ["colab-setup"]}, "source": setup}]
-    cells += [{key: cell[key] for key in ("cell_type", "metadata", "source")} for cell in notebook.cells]
+    chapter = jupytext.read(source)
+    cells = [nbformat.v4.new_code_cell(setup_cell_source(), metadata={"tags": [SETUP_TAG]})]
+    cells += [_BUILDERS[cell.cell_type](cell.source, metadata=dict(cell.metadata)) for cell in chapter.cells]
     taken: set[str] = set()
     for cell in cells:
-        cell["id"] = _cell_id(cell["source"], taken)
-        cell["source"] = cell["source"].splitlines(keepends=True)
-        if cell["cell_type"] == "code":
-            cell.update(execution_count=None, outputs=[])
-    kernelspec = notebook.metadata.get("kernelspec", {"display_name": "Python 3", "language": "python"})
-    document = {
-        "cells": [dict(sorted(cell.items())) for cell in cells],
-        "metadata": {
+        cell.id = _cell_id(cell.source, taken)
+    kernelspec = chapter.metadata.get("kernelspec", {"display_name": "Python 3", "language": "python"})
+    notebook = nbformat.v4.new_notebook(
+        cells=cells,
+        metadata={
             "accelerator": "GPU",
             "colab": {"provenance": [], "toc_visible": True},
             "kernelspec": {**kernelspec, "name": "python3"},
             "language_info": {"name": "python"},
         },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+    )
+    nbformat.validate(notebook)
+    return notebook
+
+
+def notebook_text(notebook: nbformat.NotebookNode) -> str:
+    """The file content of ``notebook``, as ``nbformat.write`` writes it."""
+    text = nbformat.writes(notebook)
+    return text if text.endswith("\n") else text + "\n"
 
 
 def expected_files(root: Path) -> dict[Path, str]:
     """Every generated notebook under ``root`` and its content."""
-    return {source.with_suffix(".ipynb"): colab_notebook(source) for source in notebook_sources(root)}
+    return {source.with_suffix(".ipynb"): notebook_text(colab_notebook(source)) for source in notebook_sources(root)}
 
 
 def generate(root: Path, check_only: bool = False) -> list[str]:
@@ -164,7 +171,7 @@ def generate(root: Path, check_only: bool = False) -> list[str]:
         if current != content:
             problems.append(f"{path.relative_to(root)} {'is missing' if current is None else 'is out of date'}")
             if not check_only:
-                path.write_text(content)
+                write_atomically(path, content)
     return problems
 
 
@@ -243,12 +250,16 @@ def _code_without_magics(source: str) -> str:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
 
+_BOOK_MACHINERY = "coursepkg.book"  # glue: how a chapter shows its numbers, not what it teaches
+
+
 def used_objects(source: Path) -> list[str]:
     """Full names of the ``coursepkg`` functions, classes and constants the chapter ``source`` uses.
 
     A chapter uses what its code cells reach through ``coursepkg`` imports (``from coursepkg import gd`` then
     ``gd.f(...)``, or ``from coursepkg.grading import check``) and what its ``literalinclude`` directives show
-    with ``:pyobject:``. Names are returned in order of first use, as they are spelled in the chapter.
+    with ``:pyobject:``, except ``coursepkg.book`` (the glue). Names are returned in order of first use, as they
+    are spelled in the chapter.
     """
     import jupytext
 
@@ -257,7 +268,7 @@ def used_objects(source: Path) -> list[str]:
 
     def add(dotted: str) -> None:
         name = _resolve(dotted)
-        if name and name not in found:
+        if name and name not in found and not name.startswith(f"{_BOOK_MACHINERY}."):
             found.append(name)
 
     aliases: dict[str, str] = {}
@@ -294,7 +305,7 @@ def used_objects(source: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m coursepkg.notebooks", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.notebooks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only report notebooks that differ; exit 1 if any")
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the course repository (default: here)")
     args = parser.parse_args(argv)
@@ -302,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(problem)
     if args.check and problems:
-        print("The chapters' Colab notebooks are out of date: run `python -m coursepkg.notebooks` and commit them.")
+        print("The chapters' Colab notebooks are out of date: run `python -m tools.notebooks` and commit them.")
         return 1
     if not args.check:
         print(f"chapter notebooks are up to date ({len(problems)} written)")
