@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .grading.registry import exercise
+from .exercise import exercise
 
 __all__ = [
     "KSparseAutoencoder",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .grading.registry import exercise
+from .exercise import exercise
 
 __all__ = [
     "DescentResult",

@@ -25,7 +25,7 @@ from torch import nn
 
 from . import data
 from .autoencoders import _activation
-from .grading.registry import exercise
+from .exercise import exercise
 
 __all__ = [
     "VAE",

@@ -4,17 +4,21 @@ an unsolved stub fails it. The chapter files (test_grading_chNN.py) test what ea
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
 
 import pytest
 
-from coursepkg.grading import EXERCISE_SETS, EXERCISES, checks_for
+from coursepkg.exercise import EXERCISE_SETS, EXERCISES
+from coursepkg.grading import checks_for
 from coursepkg.grading.checks import run_in_process
 
 PAIRS = [(name, check.function) for name in EXERCISE_SETS for check in checks_for(name)]
 
 
 def graded_functions(exercise_set: str) -> set[str]:
-    module = EXERCISE_SETS[exercise_set][0]
+    module = EXERCISE_SETS[exercise_set].module
+    importlib.import_module(module)
     return {name for graded_module, name in EXERCISES if graded_module == module}
 
 
@@ -31,7 +35,7 @@ def test_every_graded_function_has_exactly_one_check(exercise_set):
 
 @pytest.mark.parametrize("exercise_set, function", PAIRS)
 def test_the_reference_passes(exercise_set, function):
-    reference = getattr(importlib.import_module(EXERCISE_SETS[exercise_set][0]), function)
+    reference = getattr(importlib.import_module(EXERCISE_SETS[exercise_set].module), function)
     assert run_in_process(find(exercise_set, function), reference) == []
 
 
@@ -43,3 +47,23 @@ def test_an_unsolved_stub_fails(exercise_set, function):
     stub.__name__ = function
     failures = run_in_process(find(exercise_set, function), stub)
     assert failures and "not implemented" in failures[0]
+
+
+def test_the_numpy_chapters_load_neither_torch_nor_the_checks():
+    code = (
+        "import sys, coursepkg.gd, coursepkg.nn\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'coursepkg.grading'))))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]", loaded
+
+
+@pytest.mark.parametrize("exercise_set", sorted(EXERCISE_SETS))
+def test_one_name_ties_the_set_its_page_and_its_checks(exercise_set):
+    from pathlib import Path
+
+    record = EXERCISE_SETS[exercise_set]
+    assert exercise_set == f"ch{record.chapter:02d}_{record.slug}"
+    assert record.checks == f"coursepkg.grading.{exercise_set}"
+    assert (Path(__file__).resolve().parents[1] / record.page).is_file()
+    assert importlib.import_module(record.checks).CHECKS

@@ -85,10 +85,11 @@ def hide_references() -> None:
     """Replace every graded function and every check's reference by a refusing stub, everywhere in coursepkg."""
     import coursepkg
     from coursepkg import grading
-    from coursepkg.grading.registry import EXERCISE_SETS, EXERCISES
+    from coursepkg.exercise import EXERCISE_SETS, EXERCISES
 
     check_modules = []
-    for module_name, checks_name, _title in EXERCISE_SETS.values():
+    for record in EXERCISE_SETS.values():
+        module_name, checks_name = record.module, record.checks
         for name in (module_name, checks_name):
             if importlib.util.find_spec(name) is not None:
                 module = importlib.import_module(name)

@@ -26,9 +26,9 @@ import numpy as np
 
 import coursepkg
 
+from ..exercise import EXERCISE_SETS, exercise_set
 from . import checks_for
 from .checks import Check
-from .registry import EXERCISE_SETS
 
 PACKAGE_DIR = Path(coursepkg.__file__).resolve().parent
 MAX_OUTPUT_CHARS = 2000
@@ -118,8 +118,9 @@ def submission_source(path: Path) -> str:
 
 def infer_set(path: Path, source: str) -> str:
     """The exercise set of a submission: from its file name, else from the functions it defines."""
-    for name in EXERCISE_SETS:
-        if path.stem.startswith(name) or path.stem.startswith(name[:4] + "_") or path.stem == name[:4]:
+    for name, record in EXERCISE_SETS.items():
+        prefix = f"ch{record.chapter:02d}"
+        if path.stem.startswith(name) or path.stem.startswith(prefix + "_") or path.stem == prefix:
             return name
     try:
         defined = {n.name for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef)}
@@ -361,6 +362,6 @@ def grade(
             remaining = [c for c in remaining if c.function not in results]
     report = GradingReport(str(submission), set_name, [results[c.function] for c in checks])
     for i, test in enumerate(report.tests, start=1):
-        test.number = f"{int(set_name[2:4])}.{i}"
+        test.number = f"{exercise_set(set_name).chapter}.{i}"
     report.execution_time = time.perf_counter() - started
     return report
