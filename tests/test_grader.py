@@ -57,7 +57,7 @@ def chapter1():
     if "ch01_gradients" not in SETS:
         pytest.skip("chapter 1's exercise set is not available")
     source = solution_file("ch01_gradients")
-    functions = [c.function for c in checks_for("ch01_gradients")]
+    functions = [c.name for c in checks_for("ch01_gradients")]
     return source, functions
 
 

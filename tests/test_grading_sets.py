@@ -13,7 +13,7 @@ from coursepkg.exercise import EXERCISE_SETS, EXERCISES
 from coursepkg.grading import checks_for
 from coursepkg.grading.checks import run_in_process
 
-PAIRS = [(name, check.function) for name in EXERCISE_SETS for check in checks_for(name)]
+PAIRS = [(name, check.name) for name in EXERCISE_SETS for check in checks_for(name)]
 
 
 def graded_functions(exercise_set: str) -> set[str]:
@@ -23,12 +23,12 @@ def graded_functions(exercise_set: str) -> set[str]:
 
 
 def find(exercise_set: str, function: str):
-    return next(check for check in checks_for(exercise_set) if check.function == function)
+    return next(check for check in checks_for(exercise_set) if check.name == function)
 
 
 @pytest.mark.parametrize("exercise_set", sorted(EXERCISE_SETS))
 def test_every_graded_function_has_exactly_one_check(exercise_set):
-    names = [check.function for check in checks_for(exercise_set)]
+    names = [check.name for check in checks_for(exercise_set)]
     assert len(names) == len(set(names))
     assert graded_functions(exercise_set) == set(names)
 

@@ -31,7 +31,7 @@ def find_check(name: str) -> Check:
         except ModuleNotFoundError:
             continue
         for candidate in checks:
-            if candidate.function == name:
+            if candidate.name == name:
                 return candidate
     raise LookupError(f"no exercise is called {name!r}")
 

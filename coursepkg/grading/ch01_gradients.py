@@ -13,6 +13,7 @@ import math
 import numpy as np
 import torch
 
+from .. import gd
 from .checks import Case, Check, allclose
 
 __all__ = ["CHECKS"]
@@ -222,14 +223,14 @@ def _linear_expect(case: Case) -> dict:
 
 CHECKS = [
     Check(
-        function="least_squares_grad",
+        function=gd.least_squares_grad,
         cases=_least_squares_cases,
         expect=_least_squares_expect,
         compare=allclose(rtol=1e-9, atol=1e-10),
         description="the gradient of ½ Σ (x_nᵀw − t_n)², against torch.autograd",
     ),
     Check(
-        function="halving_step",
+        function=gd.halving_step,
         cases=_halving_cases,
         expect=_halving_expect,
         call=_halving_call,
@@ -237,7 +238,7 @@ CHECKS = [
         description="(new w, step used) on random quadratics, against the exact condition for a decrease",
     ),
     Check(
-        function="sgd_epoch",
+        function=gd.sgd_epoch,
         cases=_sgd_cases,
         expect=_sgd_expect,
         call=_sgd_call,
@@ -245,7 +246,7 @@ CHECKS = [
         description="one shuffled epoch of mini-batch SGD on least squares, against torch.autograd",
     ),
     Check(
-        function="numerical_gradient",
+        function=gd.numerical_gradient,
         cases=_numerical_gradient_cases,
         expect=_numerical_gradient_expect,
         call=_numerical_gradient_call,
@@ -253,14 +254,14 @@ CHECKS = [
         description="central differences with eps = 1e-4, against torch.autograd",
     ),
     Check(
-        function="relu_jacobian",
+        function=gd.relu_jacobian,
         cases=_relu_cases,
         expect=_relu_expect,
         compare=allclose(rtol=0, atol=0),
         description="diag(H(x)), against torch.autograd.functional.jacobian",
     ),
     Check(
-        function="linear_jacobian",
+        function=gd.linear_jacobian,
         cases=_linear_cases,
         expect=_linear_expect,
         call=_linear_call,

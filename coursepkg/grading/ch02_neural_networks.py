@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .. import nn
 from .checks import Case, Check, allclose
 
 # The order of the activations in a case's ``activation`` index (cases hold numbers, not strings).
@@ -127,14 +128,14 @@ def _collapse_linear_expect(case: Case) -> tuple[np.ndarray, np.ndarray]:
 
 CHECKS = [
     Check(
-        function="logistic_derivative",
+        function=nn.logistic_derivative,
         cases=_logistic_derivative_cases,
         expect=_logistic_derivative_expect,
         compare=allclose(rtol=1e-8, atol=1e-12),
         description="sigma'(z) against torch.autograd of torch.sigmoid, on random arrays and saturated units",
     ),
     Check(
-        function="mlp_forward",
+        function=nn.mlp_forward,
         cases=_mlp_forward_cases,
         call=_mlp_forward_call,
         expect=_mlp_forward_expect,
@@ -142,7 +143,7 @@ CHECKS = [
         description="the forward pass of random networks, each activation, one input or a batch, against torch",
     ),
     Check(
-        function="collapse_linear",
+        function=nn.collapse_linear,
         cases=_collapse_linear_cases,
         call=_collapse_linear_call,
         expect=_collapse_linear_expect,

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.distributions import Bernoulli, MultivariateNormal, Normal, kl_divergence
 
+from .. import vae
 from .checks import Check, CheckError, Outputs, allclose, call_with_tensors
 
 # ------------------------------------------------------------------------------------------ reparameterize
@@ -197,7 +198,7 @@ def _iwae_expect(case: dict) -> np.ndarray:
 
 CHECKS = [
     Check(
-        function="reparameterize",
+        function=vae.reparameterize,
         cases=_reparameterize_cases,
         expect=_reparameterize_expect,
         call=_reparameterize_call,
@@ -206,7 +207,7 @@ CHECKS = [
         "gradients to mu and logvar",
     ),
     Check(
-        function="gaussian_kl",
+        function=vae.gaussian_kl,
         cases=_gaussian_kl_cases,
         expect=_gaussian_kl_expect,
         call=call_with_tensors(torch.float64),
@@ -214,7 +215,7 @@ CHECKS = [
         description="per-example KL(N(mu, sigma^2) || N(0, I)) against torch.distributions.kl_divergence",
     ),
     Check(
-        function="kl_mvn",
+        function=vae.kl_mvn,
         cases=_kl_mvn_cases,
         expect=_kl_mvn_expect,
         call=call_with_tensors(torch.float64),
@@ -222,7 +223,7 @@ CHECKS = [
         description="KL between two full-covariance Gaussians against torch.distributions.MultivariateNormal",
     ),
     Check(
-        function="bernoulli_elbo",
+        function=vae.bernoulli_elbo,
         cases=_bernoulli_elbo_cases,
         expect=_bernoulli_elbo_expect,
         call=call_with_tensors(torch.float64),
@@ -230,7 +231,7 @@ CHECKS = [
         description="Bernoulli log-likelihood minus Gaussian KL against torch.distributions, large logits included",
     ),
     Check(
-        function="iwae_from_log_weights",
+        function=vae.iwae_from_log_weights,
         cases=_iwae_cases,
         expect=_iwae_expect,
         call=call_with_tensors(torch.float64),

@@ -132,9 +132,9 @@ def call_with_tensors(dtype: torch.dtype = torch.float64) -> Callable[[Callable,
 
 @dataclass(frozen=True)
 class Check:
-    """A randomized check of the graded function named ``function`` (see the module docstring)."""
+    """A randomized check of the graded function ``function`` (see the module docstring)."""
 
-    function: str
+    function: Callable
     cases: Callable[[np.random.Generator], list[Case]]
     expect: Callable[[Case], Any]
     call: Callable[[Callable, Case], Any] = call_with_kwargs
@@ -144,13 +144,18 @@ class Check:
     timeout: float = 60.0
     description: str = ""
 
+    @property
+    def name(self) -> str:
+        """The graded function's name: what a submission must define."""
+        return self.function.__name__
+
     def draw_cases(self, seeds: tuple[int, ...] | None = None) -> list[Case]:
         """Every case for every seed; each seed gives its own ``numpy.random.Generator``."""
         drawn = []
         for seed in seeds if seeds is not None else self.seeds:
             drawn.extend(self.cases(np.random.default_rng(seed)))
         if not drawn:
-            raise RuntimeError(f"check {self.function!r} drew no cases")
+            raise RuntimeError(f"check {self.name!r} drew no cases")
         return drawn
 
     def judge(self, case_index: int, case: Case, got: Outputs | str) -> str | None:
@@ -172,7 +177,7 @@ def run_in_process(check: Check, candidate: Callable, seeds: tuple[int, ...] | N
         try:
             got: Outputs | str = normalize(check.call(candidate, case))
         except NotImplementedError as error:
-            return [f"{check.function} is not implemented yet: {error}"]
+            return [f"{check.name} is not implemented yet: {error}"]
         except Exception as error:  # the student's code may raise anything; report it
             got = f"raised {type(error).__name__}: {error}"
         message = check.judge(i, case, got)

@@ -105,8 +105,9 @@ def hide_references() -> None:
         replacements[id(exercise.function)] = _poison(f"{exercise.module}.{exercise.name}")
     for module in check_modules:
         for check in module.CHECKS:
-            replacements[id(check.expect)] = _poison(f"the reference of the check of {check.function}")
+            replacements[id(check.expect)] = _poison(f"the reference of the check of {check.name}")
             object.__setattr__(check, "expect", replacements[id(check.expect)])
+            object.__setattr__(check, "function", replacements.get(id(check.function), check.function))
     for module_name, module in list(sys.modules.items()):
         if module_name == "coursepkg" or module_name.startswith("coursepkg."):
             for attribute, value in list(vars(module).items()):
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from coursepkg.grading import checks_for
 
-    checks = {check.function: check for check in checks_for(args.set)}
+    checks = {check.name: check for check in checks_for(args.set)}
     hide_references()
     functions = [f for f in args.functions.split(",") if f]
     cases = {f: _load_cases(sandbox / f"cases-{f}.npz") for f in functions}

@@ -129,7 +129,7 @@ def infer_set(path: Path, source: str) -> str:
     scores = {}
     for name in EXERCISE_SETS:
         try:
-            scores[name] = len(defined & {c.function for c in checks_for(name)})
+            scores[name] = len(defined & {c.name for c in checks_for(name)})
         except ModuleNotFoundError:
             continue
     best = max(scores, key=scores.get, default=None)
@@ -221,10 +221,10 @@ def run_session(
     library.mkdir()
     # Only coursepkg is put on the path (not the folder around it, which may hold solutions/ and tests/).
     (library / "coursepkg").symlink_to(PACKAGE_DIR, target_is_directory=True)
-    limits = {c.function: (timeout or c.timeout) for c in checks}
+    limits = {c.name: (timeout or c.timeout) for c in checks}
     for check in checks:
-        arrays = {f"{i}/{k}": np.asarray(v) for i, case in enumerate(cases[check.function]) for k, v in case.items()}
-        np.savez(sandbox / f"cases-{check.function}.npz", **arrays)
+        arrays = {f"{i}/{k}": np.asarray(v) for i, case in enumerate(cases[check.name]) for k, v in case.items()}
+        np.savez(sandbox / f"cases-{check.name}.npz", **arrays)
     total = load_timeout + sum(limits.values())
     command = [*_network_namespace_prefix(), sys.executable, "-m", "coursepkg.grading.child"]
     command += ["--submission", "submission.py", "--set", set_name, "--functions", ",".join(limits)]
@@ -296,9 +296,9 @@ def _with_printed(message: str, printed: str) -> str:
 
 def judge(check: Check, cases: list[dict], status: dict, outputs: dict[str, np.ndarray]) -> TestResult:
     """Score one check from what the sandbox reported: full points only if every case agrees."""
-    result = TestResult(check.function, 0.0, check.points, "")
+    result = TestResult(check.name, 0.0, check.points, "")
     if status.get("error"):
-        result.output = _with_printed(f"{check.function}: {status['error']}", status.get("printed", ""))
+        result.output = _with_printed(f"{check.name}: {status['error']}", status.get("printed", ""))
         return result
     errors = {int(k): str(v) for k, v in (status.get("errors") or {}).items()}
     for i, case in enumerate(cases):
@@ -307,7 +307,7 @@ def judge(check: Check, cases: list[dict], status: dict, outputs: dict[str, np.n
             got = _outputs_of_case(outputs, i) or "returned nothing the grader could read"
         message = check.judge(i, case, got)
         if message is not None:
-            result.output = _with_printed(f"{check.function}: {message}", status.get("printed", ""))
+            result.output = _with_printed(f"{check.name}: {message}", status.get("printed", ""))
             return result
     result.score = check.points
     result.output = f"passed: agrees with the reference on {len(cases)} random cases"
@@ -332,7 +332,7 @@ def grade(
     source = submission_source(submission)
     set_name = set_name or infer_set(submission, source)
     checks = checks_for(set_name)
-    cases = {c.function: c.draw_cases() for c in checks}
+    cases = {c.name: c.draw_cases() for c in checks}
     results: dict[str, TestResult] = {}
     with tempfile.TemporaryDirectory(prefix="coursepkg-grading-") as workdir:
         remaining = list(checks)
@@ -344,23 +344,23 @@ def grade(
                 printed = load.get("printed", "") if session.load else session.console
                 message = _with_printed(f"the submission could not be loaded: {why}", printed)
                 for check in remaining:
-                    results[check.function] = TestResult(check.function, 0.0, check.points, message)
+                    results[check.name] = TestResult(check.name, 0.0, check.points, message)
                 break
             for check in remaining:
-                if check.function in session.finished:
-                    status, outputs = session.finished[check.function]
-                    results[check.function] = judge(check, cases[check.function], status, outputs)
+                if check.name in session.finished:
+                    status, outputs = session.finished[check.name]
+                    results[check.name] = judge(check, cases[check.name], status, outputs)
             if session.interrupted is not None and session.interrupted[0]:
                 function, why = session.interrupted
-                points = next(c.points for c in remaining if c.function == function)
+                points = next(c.points for c in remaining if c.name == function)
                 results[function] = TestResult(function, 0.0, points, f"{function}: {why}")
-            progressed = [c for c in remaining if c.function in results]
+            progressed = [c for c in remaining if c.name in results]
             if not progressed:  # never loop: a session that settles nothing settles everything that is left
                 why = session.interrupted[1] if session.interrupted else "the grading process reported nothing"
                 for check in remaining:
-                    results[check.function] = TestResult(check.function, 0.0, check.points, f"{check.function}: {why}")
-            remaining = [c for c in remaining if c.function not in results]
-    report = GradingReport(str(submission), set_name, [results[c.function] for c in checks])
+                    results[check.name] = TestResult(check.name, 0.0, check.points, f"{check.name}: {why}")
+            remaining = [c for c in remaining if c.name not in results]
+    report = GradingReport(str(submission), set_name, [results[c.name] for c in checks])
     for i, test in enumerate(report.tests, start=1):
         test.number = f"{exercise_set(set_name).chapter}.{i}"
     report.execution_time = time.perf_counter() - started
