@@ -46,7 +46,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 generated: setup
-	$(BIN)/python -m coursepkg.grading generate --check
+	$(BIN)/python -m tools.exercises --check
 
 # The Colab notebook beside each chapter (book/*.ipynb) must be what `python -m coursepkg.notebooks` writes.
 notebooks: setup

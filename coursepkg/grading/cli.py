@@ -1,6 +1,5 @@
 """Command line of the grading machinery.
 
-    python -m coursepkg.grading generate [--check]            write (or verify) solutions/ and exercises/
     python -m coursepkg.grading SUBMISSION [--out results.json] [--set ch01_gradients] [--timeout S]
 
 Grading prints a table and, with ``--out``, writes Gradescope's ``results.json`` (atomically).
@@ -16,24 +15,6 @@ import tempfile
 from pathlib import Path
 
 from .registry import EXERCISE_SETS
-
-
-def _generate(argv: list[str]) -> int:
-    from .generate import generate
-
-    parser = argparse.ArgumentParser(prog="python -m coursepkg.grading generate")
-    parser.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
-    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the course repository (default: here)")
-    args = parser.parse_args(argv)
-    problems = generate(args.root, check_only=args.check)
-    for problem in problems:
-        print(problem)
-    if args.check and problems:
-        print("The generated exercise files are out of date: run `python -m coursepkg.grading generate`.")
-        return 1
-    if not args.check:
-        print(f"generated files are up to date ({len(problems)} written)")
-    return 0
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -69,5 +50,6 @@ def _grade(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "generate":
-        return _generate(argv[1:])
+        print("The exercise generator is repository tooling now: run `python -m tools.exercises [--check]`.")
+        return 2
     return _grade(argv)
