@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from coursepkg.exercise import EXERCISE_SETS
 from coursepkg.grading import checks_for
-from coursepkg.grading.generate import available_sets, generate, solution_file
 from coursepkg.grading.sandbox import grade, submission_source
+from tools.exercises import available_sets, generate, solution_file
 
 ROOT = Path(__file__).resolve().parents[1]
-SETS = available_sets()
+SETS = [record.name for record in available_sets()]
 FAST = {"timeout": 20.0, "load_timeout": 30.0}
 
 
@@ -56,7 +57,7 @@ def stubbed(source: str, function: str, body: str) -> str:
 def chapter1():
     if "ch01_gradients" not in SETS:
         pytest.skip("chapter 1's exercise set is not available")
-    source = solution_file("ch01_gradients")
+    source = solution_file(EXERCISE_SETS["ch01_gradients"])
     functions = [c.name for c in checks_for("ch01_gradients")]
     return source, functions
 
@@ -198,11 +199,15 @@ def test_no_network_from_a_submission(chapter1, tmp_path):
 def test_notebook_submission_with_magics_and_checks(chapter1, tmp_path):
     source, functions = chapter1
     notebook = json.loads((ROOT / "exercises" / "ch01_gradients.ipynb").read_text())
-    notebook["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": source})
-    notebook["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": "!ls\n%time 1 + 1"})
+    last, other = source.rsplit("\n\n\ndef ", 1)
+    # The last function is defined under a cell magic: it must still count.
+    cells = [last, "%%time\ndef " + other, "!ls\n%time 1 + 1\nfiles = !ls", "%%capture\nprint('captured')"]
+    for cell in cells:
+        notebook["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": cell})
     path = tmp_path / "ch01_gradients.ipynb"
     path.write_text(json.dumps(notebook))
-    assert "IPython magic removed" in submission_source(path)
+    parsed = submission_source(path)
+    assert "get_ipython().system('ls')" in parsed and "get_ipython().run_cell_magic('time'" in parsed, parsed
     report = grade(path, **FAST)
     assert report.score == report.max_score, report.table()
 
@@ -233,3 +238,16 @@ def test_unknown_submission_is_a_clear_error(tmp_path):
         grade(path)
     with pytest.raises(ValueError, match=r"\.py or \.ipynb"):
         grade(tmp_path / "homework.txt")
+
+
+@pytest.mark.parametrize("set_name", SETS)
+def test_generated_notebooks_are_valid_and_stubs_import_no_private_name(set_name):
+    import ast
+
+    import nbformat
+
+    nbformat.validate(nbformat.read(ROOT / "exercises" / f"{set_name}.ipynb", as_version=4))
+    tree = ast.parse((ROOT / "exercises" / f"{set_name}.py").read_text())
+    imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    imported = [alias.asname or alias.name for node in imports for alias in node.names]
+    assert imported and not [name for name in imported if name.startswith("_")], imported

@@ -71,6 +71,31 @@ class SandboxViolation(PermissionError):
     """An operation that graded code may not perform."""
 
 
+class Shell:
+    """What a notebook submission's ``get_ipython()`` returns while it is graded: magics and shell escapes, which
+    IPython's input transformer turned into calls of these methods, run no command. A cell magic that only
+    measures or captures (``%%time``, ``%%capture``) still runs its Python body, so the functions it defines
+    count."""
+
+    RUN_BODY = frozenset({"time", "timeit", "capture"})
+
+    def __init__(self, namespace: dict):
+        self.namespace = namespace
+
+    def run_cell_magic(self, name, line, body):
+        if name in self.RUN_BODY:
+            exec(compile(body, "submission.py", "exec"), self.namespace)
+
+    def run_line_magic(self, name, line, *args, **kwargs):
+        return None
+
+    def system(self, command):
+        return None
+
+    def getoutput(self, command, *args, **kwargs):
+        return []
+
+
 def _poison(qualified_name: str):
     def refuse(*args, **kwargs):
         raise SandboxViolation(
@@ -230,6 +255,8 @@ def main(argv: list[str] | None = None) -> None:
 
     printed = io.StringIO()
     namespace = {"__name__": "submission", "__file__": "submission.py", "__builtins__": builtins}
+    shell = Shell(namespace)
+    namespace["get_ipython"] = lambda: shell
     load = {"loaded": False}
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
         try:

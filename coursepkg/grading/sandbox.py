@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -95,24 +94,43 @@ class GradingReport:
 # ----------------------------------------------------------------------------------------------- submission
 
 
+def _ipython_transformer():
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError as error:  # IPython is the grader's extra, not a core dependency
+        raise RuntimeError(
+            "grading a notebook needs IPython to read its cells: pip install 'coursepkg[grader]'"
+        ) from error
+    return TransformerManager()
+
+
 def submission_source(path: Path) -> str:
-    """The Python source of a ``.py`` file, or the code cells of an ``.ipynb`` with IPython magics removed."""
-    if path.suffix == ".py":
-        return path.read_text()
-    if path.suffix != ".ipynb":
+    """The Python source of a ``.py`` file, or of an ``.ipynb``'s code cells as IPython would run them.
+
+    IPython's own input transformer turns magics and shell escapes into calls of ``get_ipython()`` (line
+    magics, ``%%`` cell magics, ``!`` lines, ``x = !cmd``); the sandbox gives the submission a ``get_ipython()``
+    that runs no shell command (see :mod:`coursepkg.grading.child`).
+    """
+    path = Path(path)
+    if path.suffix not in (".py", ".ipynb"):
         raise ValueError(f"a submission must be a .py or .ipynb file, got {path.name}")
     try:
-        notebook = json.loads(path.read_text())
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path.name} cannot be read: {error}") from error
+    if path.suffix == ".py":
+        return text
+    try:
+        notebook = json.loads(text)
         cells = [c for c in notebook["cells"] if c.get("cell_type") == "code"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"{path.name} is not a readable notebook: {error}") from error
+    transformer = _ipython_transformer()
     chunks = []
     for cell in cells:
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
-        # Magics and shell escapes are not Python; keep the line count and indentation with `pass`.
-        lines = [re.sub(r"^(\s*)[%!].*$", r"\1pass  # IPython magic removed", line) for line in source.split("\n")]
-        chunks.append("\n".join(lines))
+        chunks.append(transformer.transform_cell(source))
     return "\n\n".join(chunks) + "\n"
 
 
