@@ -251,3 +251,102 @@ def test_generated_notebooks_are_valid_and_stubs_import_no_private_name(set_name
     imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
     imported = [alias.asname or alias.name for node in imports for alias in node.names]
     assert imported and not [name for name in imported if name.startswith("_")], imported
+
+
+# ---------------------------------------------------------------------------------------------------- attacks
+# Each reads or reaches a reference by a way the audit hook alone does not see; each must score 0 for the
+# function it answers with, and the rest of the submission still counts.
+
+
+def attack_scores(report, function: str, checks) -> tuple[dict[str, float], dict[str, float]]:
+    expected = {c.name: (0.0 if c.name == function else c.points) for c in checks}
+    return scores(report), expected
+
+
+def test_exec_of_the_solutions_through_a_folder_descriptor(chapter1, tmp_path):
+    source, _ = chapter1
+    attack = (
+        "    import os\n"
+        f"    folder = os.open({str(ROOT)!r}, os.O_RDONLY)\n"
+        "    handle = os.open('solutions/ch01_gradients.py', os.O_RDONLY, dir_fd=folder)\n"
+        "    namespace = {}\n"
+        "    exec(os.read(handle, 10**6).decode(), namespace)\n"
+        "    return namespace['least_squares_grad'](X, t, w)\n"
+    )
+    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", attack), timeout=8.0)
+    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
+    assert got == expected, report.table()
+
+
+def test_exec_of_the_autograders_copy_of_the_solutions(chapter1, tmp_path, monkeypatch):
+    source, _ = chapter1
+    copy = tmp_path / "autograder" / "source" / "solutions"
+    copy.mkdir(parents=True)
+    (copy / "ch01_gradients.py").write_text((ROOT / "solutions" / "ch01_gradients.py").read_text())
+    monkeypatch.setenv("AUTOGRADER_ROOT", str(tmp_path / "autograder"))
+    attack = (
+        "    namespace = {}\n"
+        f"    exec(open({str(copy / 'ch01_gradients.py')!r}).read(), namespace)\n"
+        "    return namespace['least_squares_grad'](X, t, w)\n"
+    )
+    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", attack), timeout=8.0)
+    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
+    assert got == expected, report.table()
+
+
+def test_exec_of_the_package_module_file(chapter1, tmp_path):
+    source, _ = chapter1
+    attack = (
+        "    import os\n"
+        f"    folder = os.open({str(ROOT)!r}, os.O_RDONLY)\n"
+        "    handle = os.open('coursepkg/gd.py', os.O_RDONLY, dir_fd=folder)\n"
+        "    text = os.read(handle, 10**6).decode().replace('from .', 'from coursepkg.')\n"
+        "    namespace = {'__name__': 'stolen'}\n"
+        "    exec(text, namespace)\n"
+        "    return namespace['least_squares_grad'](X, t, w)\n"
+    )
+    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", attack), timeout=8.0)
+    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
+    assert got == expected, report.table()
+
+
+def test_a_reference_taken_from_a_container(tmp_path):
+    if "ch02_neural_networks" not in SETS:
+        pytest.skip("chapter 2's exercise set is not available")
+    source = solution_file(EXERCISE_SETS["ch02_neural_networks"])
+    attack = "    from coursepkg.nn import ACTIVATIONS\n    return ACTIVATIONS['logistic'].derivative(z)\n"
+    report = grade_source(tmp_path, stubbed(source, "logistic_derivative", attack), "ch02_neural_networks.py")
+    got, expected = attack_scores(report, "logistic_derivative", checks_for("ch02_neural_networks"))
+    assert got == expected, report.table()
+
+
+def test_a_replaced_adapter(chapter1, tmp_path):
+    source, _ = chapter1
+    attack = (
+        "from coursepkg.grading import checks_for\n"
+        "for _check in checks_for('ch01_gradients'):\n"
+        "    if _check.name == 'least_squares_grad':\n"
+        "        object.__setattr__(\n"
+        "            _check, 'call', lambda candidate, case: case['X'].T @ (case['X'] @ case['w'] - case['t'])\n"
+        "        )\n"
+    )
+    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", WRONG) + attack)
+    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
+    assert got == expected, report.table()
+
+
+def test_the_sandbox_imports_the_copy_and_says_which_isolation_held(chapter1, tmp_path):
+    import os
+
+    source, _ = chapter1
+    probe = (
+        "    import os, coursepkg\n    raise RuntimeError(f'probe uid={os.getuid()} package={coursepkg.__file__}')\n"
+    )
+    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", probe), timeout=8.0)
+    output = next(t.output for t in report.tests if t.name == "least_squares_grad")
+    package = re.search(r"package=(\S+)", output).group(1)
+    assert "coursepkg-grading-" in package and not package.startswith(str(ROOT)), output
+    assert report.isolation.startswith("Isolation: ") and report.isolation in report.as_gradescope()["output"]
+    if os.geteuid() == 0:  # CI and Gradescope: the submission runs as nobody behind a mount namespace
+        assert "unprivileged user 'nobody'" in report.isolation, report.isolation
+        assert "uid=65534" in output, output
