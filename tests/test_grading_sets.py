@@ -67,3 +67,9 @@ def test_one_name_ties_the_set_its_page_and_its_checks(exercise_set):
     assert record.checks == f"coursepkg.grading.{exercise_set}"
     assert (Path(__file__).resolve().parents[1] / record.page).is_file()
     assert importlib.import_module(record.checks).CHECKS
+
+
+def test_points_follow_difficulty_not_all_one():
+    points = {check.name: check.points for name in EXERCISE_SETS for check in checks_for(name)}
+    assert set(points.values()) >= {1, 2, 3}, points
+    assert all(isinstance(p, (int, float)) and p > 0 for p in points.values())

@@ -221,9 +221,14 @@ def _linear_expect(case: Case) -> dict:
     return {'wrt="x"': jacobian(lambda v: W @ v, x).numpy(), 'wrt="W"': jacobian(lambda M: M @ x, W).numpy()}
 
 
+# Points by difficulty: 1 for a formula of a line or two, 2 for a few steps or a numerical subtlety, 3 for a
+# loop with bookkeeping or a derivation through several layers. Within a function the grader gives credit
+# per kind of case and per output (coursepkg.grading.sandbox).
 CHECKS = [
     Check(
         function=gd.least_squares_grad,
+        points=1,
+        families=("N examples", "one example"),
         cases=_least_squares_cases,
         expect=_least_squares_expect,
         compare=allclose(rtol=1e-9, atol=1e-10),
@@ -231,6 +236,8 @@ CHECKS = [
     ),
     Check(
         function=gd.halving_step,
+        points=2,
+        families=("no halving", "1 to 3 halvings", "4 to 8 halvings"),
         cases=_halving_cases,
         expect=_halving_expect,
         call=_halving_call,
@@ -239,6 +246,8 @@ CHECKS = [
     ),
     Check(
         function=gd.sgd_epoch,
+        points=3,
+        families=("a shorter last batch", "any batch size", "batches of one"),
         cases=_sgd_cases,
         expect=_sgd_expect,
         call=_sgd_call,
@@ -247,6 +256,8 @@ CHECKS = [
     ),
     Check(
         function=gd.numerical_gradient,
+        points=2,
+        families=("d = 1", "d > 1"),
         cases=_numerical_gradient_cases,
         expect=_numerical_gradient_expect,
         call=_numerical_gradient_call,
@@ -255,6 +266,8 @@ CHECKS = [
     ),
     Check(
         function=gd.relu_jacobian,
+        points=1,
+        families=("d = 1", "d > 1, some entries 0"),
         cases=_relu_cases,
         expect=_relu_expect,
         compare=allclose(rtol=0, atol=0),
@@ -262,6 +275,8 @@ CHECKS = [
     ),
     Check(
         function=gd.linear_jacobian,
+        points=2,
+        families=("m x n", "one row"),
         cases=_linear_cases,
         expect=_linear_expect,
         call=_linear_call,

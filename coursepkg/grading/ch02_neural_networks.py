@@ -126,9 +126,13 @@ def _collapse_linear_expect(case: Case) -> tuple[np.ndarray, np.ndarray]:
     return W.numpy(), network(origin).numpy()
 
 
+# Points by difficulty: 1 for a formula of a line or two, 2 for a few steps or a numerical subtlety, 3 for a
+# loop with bookkeeping or a derivation through several layers. Within a function the grader gives credit
+# per kind of case and per output (coursepkg.grading.sandbox).
 CHECKS = [
     Check(
         function=nn.logistic_derivative,
+        points=1,
         cases=_logistic_derivative_cases,
         expect=_logistic_derivative_expect,
         compare=allclose(rtol=1e-8, atol=1e-12),
@@ -136,6 +140,7 @@ CHECKS = [
     ),
     Check(
         function=nn.mlp_forward,
+        points=3,
         cases=_mlp_forward_cases,
         call=_mlp_forward_call,
         expect=_mlp_forward_expect,
@@ -144,6 +149,7 @@ CHECKS = [
     ),
     Check(
         function=nn.collapse_linear,
+        points=2,
         cases=_collapse_linear_cases,
         call=_collapse_linear_call,
         expect=_collapse_linear_expect,

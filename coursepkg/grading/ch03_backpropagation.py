@@ -111,9 +111,13 @@ def _matmul_expect(case: Case) -> tuple[np.ndarray, np.ndarray]:
     return A.grad.numpy(), B.grad.numpy()
 
 
+# Points by difficulty: 1 for a formula of a line or two, 2 for a few steps or a numerical subtlety, 3 for a
+# loop with bookkeeping or a derivation through several layers. Within a function the grader gives credit
+# per kind of case and per output (coursepkg.grading.sandbox).
 CHECKS = [
     Check(
         function=backprop.logistic_least_squares_signals,
+        points=2,
         cases=_lls_cases,
         expect=_lls_expect,
         compare=allclose(rtol=1e-8, atol=1e-12),
@@ -121,6 +125,7 @@ CHECKS = [
     ),
     Check(
         function=backprop.two_layer_backward,
+        points=3,
         cases=_two_layer_cases,
         expect=_two_layer_expect,
         compare=allclose(rtol=1e-8, atol=1e-12),
@@ -128,6 +133,7 @@ CHECKS = [
     ),
     Check(
         function=backprop.softmax_cross_entropy_backward,
+        points=2,
         cases=_softmax_ce_cases,
         expect=_softmax_ce_expect,
         compare=allclose(rtol=1e-8, atol=1e-12),
@@ -135,6 +141,7 @@ CHECKS = [
     ),
     Check(
         function=backprop.matmul_backward,
+        points=2,
         cases=_matmul_cases,
         expect=_matmul_expect,
         compare=allclose(rtol=1e-8, atol=1e-12),

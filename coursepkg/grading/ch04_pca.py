@@ -152,9 +152,13 @@ def _loss_compare(expected: Outputs, got: Outputs, case: Case) -> str | None:
     return None
 
 
+# Points by difficulty: 1 for a formula of a line or two, 2 for a few steps or a numerical subtlety, 3 for a
+# loop with bookkeeping or a derivation through several layers. Within a function the grader gives credit
+# per kind of case and per output (coursepkg.grading.sandbox).
 CHECKS = [
     Check(
         function=pca.pca_eig,
+        points=2,
         cases=_pca_cases,
         expect=_pca_expect,
         compare=_compare_up_to_sign,
@@ -162,6 +166,7 @@ CHECKS = [
     ),
     Check(
         function=pca.oja_update,
+        points=1,
         cases=_oja_cases,
         expect=_oja_expect,
         call=call_with_tensors(torch.float64),
@@ -170,6 +175,7 @@ CHECKS = [
     ),
     Check(
         function=pca.principal_angles,
+        points=2,
         cases=_angle_cases,
         expect=_angle_expect,
         compare=allclose(rtol=1e-6, atol=1e-6),
@@ -177,6 +183,7 @@ CHECKS = [
     ),
     Check(
         function=pca.linear_ae_loss,
+        points=1,
         cases=_loss_cases,
         expect=_loss_expect,
         call=_call_loss_with_tensors_and_arrays,

@@ -194,9 +194,13 @@ def _masking_compare(expected: Outputs, got: Outputs, case: Case) -> str | None:
     return None
 
 
+# Points by difficulty: 1 for a formula of a line or two, 2 for a few steps or a numerical subtlety, 3 for a
+# loop with bookkeeping or a derivation through several layers. Within a function the grader gives credit
+# per kind of case and per output (coursepkg.grading.sandbox).
 CHECKS = [
     Check(
         function=autoencoders.bernoulli_kl,
+        points=1,
         cases=_bernoulli_kl_cases,
         expect=_bernoulli_kl_expect,
         call=call_with_tensors(torch.float64),
@@ -205,6 +209,7 @@ CHECKS = [
     ),
     Check(
         function=autoencoders.kl_sparsity_penalty,
+        points=2,
         cases=_kl_sparsity_cases,
         expect=_kl_sparsity_expect,
         call=call_with_tensors(torch.float64),
@@ -213,6 +218,7 @@ CHECKS = [
     ),
     Check(
         function=autoencoders.top_k_sparse,
+        points=2,
         cases=_top_k_cases,
         expect=_top_k_expect,
         call=call_with_tensors(torch.float64),
@@ -221,6 +227,7 @@ CHECKS = [
     ),
     Check(
         function=autoencoders.sigmoid_contractive_penalty,
+        points=3,
         cases=_sigmoid_contractive_cases,
         expect=_sigmoid_contractive_expect,
         call=_sigmoid_contractive_call,
@@ -229,6 +236,7 @@ CHECKS = [
     ),
     Check(
         function=autoencoders.masking_noise,
+        points=1,
         cases=_masking_cases,
         expect=_masking_expect,
         call=_masking_call,

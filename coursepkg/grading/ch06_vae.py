@@ -196,9 +196,13 @@ def _iwae_expect(case: dict) -> np.ndarray:
     return (torch.logsumexp(log_weights, dim=1) - math.log(log_weights.shape[1])).numpy()
 
 
+# Points by difficulty: 1 for a formula of a line or two, 2 for a few steps or a numerical subtlety, 3 for a
+# loop with bookkeeping or a derivation through several layers. Within a function the grader gives credit
+# per kind of case and per output (coursepkg.grading.sandbox).
 CHECKS = [
     Check(
         function=vae.reparameterize,
+        points=1,
         cases=_reparameterize_cases,
         expect=_reparameterize_expect,
         call=_reparameterize_call,
@@ -208,6 +212,7 @@ CHECKS = [
     ),
     Check(
         function=vae.gaussian_kl,
+        points=2,
         cases=_gaussian_kl_cases,
         expect=_gaussian_kl_expect,
         call=call_with_tensors(torch.float64),
@@ -216,6 +221,7 @@ CHECKS = [
     ),
     Check(
         function=vae.kl_mvn,
+        points=3,
         cases=_kl_mvn_cases,
         expect=_kl_mvn_expect,
         call=call_with_tensors(torch.float64),
@@ -224,6 +230,7 @@ CHECKS = [
     ),
     Check(
         function=vae.bernoulli_elbo,
+        points=2,
         cases=_bernoulli_elbo_cases,
         expect=_bernoulli_elbo_expect,
         call=call_with_tensors(torch.float64),
@@ -232,6 +239,7 @@ CHECKS = [
     ),
     Check(
         function=vae.iwae_from_log_weights,
+        points=2,
         cases=_iwae_cases,
         expect=_iwae_expect,
         call=call_with_tensors(torch.float64),
