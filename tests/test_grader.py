@@ -449,3 +449,23 @@ def test_the_hidden_copy_holds_no_reference(tmp_path):
         env={"PYTHONPATH": str(library)},
     )
     assert done.stdout.strip() == "all refused", done.stderr
+
+
+def test_where_the_system_allows_no_walls_the_audit_hook_still_holds(chapter1, tmp_path):
+    """A grader without root or namespaces: forced here, since CI runs as root."""
+    from coursepkg.grading.isolation import Isolation
+
+    source, _ = chapter1
+    attack = (
+        "    import os\n"
+        f"    folder = os.open({str(ROOT)!r}, os.O_RDONLY)\n"
+        "    handle = os.open('solutions/ch01_gradients.py', os.O_RDONLY, dir_fd=folder)\n"
+        "    namespace = {}\n"
+        "    exec(os.read(handle, 10**6).decode(), namespace)\n"
+        "    return namespace['least_squares_grad'](X, t, w)\n"
+    )
+    submission = stubbed(source, "least_squares_grad", attack)
+    report = grade_source(tmp_path, submission, timeout=8.0, isolation=Isolation("audit hook", ()))
+    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
+    assert got == expected, report.table()
+    assert report.isolation.startswith("Isolation: audit hook only"), report.isolation
