@@ -20,13 +20,14 @@ applications: :func:`reconstruction_error`, :func:`psnr`, :func:`anomaly_scores`
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
+from . import layers, runtime, validation
 from .exercise import exercise
+from .train import inference
 
 __all__ = [
     "KSparseAutoencoder",
@@ -48,20 +49,6 @@ __all__ = [
     "top_k_sparse",
 ]
 
-_ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "elu": nn.ELU,
-    "identity": nn.Identity,
-}
-
-
-def _activation(name: str, argument: str) -> nn.Module:
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"{argument} must be one of {sorted(_ACTIVATIONS)}, got {name!r}")
-    return _ACTIVATIONS[name]()
-
 
 class MLPAutoencoder(nn.Module):
     """A fully connected autoencoder with layer widths ``dims`` from the input to the code.
@@ -82,20 +69,12 @@ class MLPAutoencoder(nn.Module):
     ):
         super().__init__()
         dims = tuple(dims)
-        if len(dims) < 2 or not all(isinstance(d, int) and d > 0 for d in dims):
-            raise ValueError(f"dims must be at least two positive ints (input, ..., code), got {dims!r}")
+        if len(dims) < 2:
+            raise ValueError(f"dims must be at least two widths (input, ..., code), got {dims!r}")
+        dims = tuple(validation.integer(d, f"dims[{i}]", minimum=1) for i, d in enumerate(dims))
         self.dims = dims
-        self.encoder = self._stack(dims, activation, code_activation)
-        self.decoder = self._stack(dims[::-1], activation, output_activation)
-
-    @staticmethod
-    def _stack(dims: Sequence[int], hidden: str, last: str) -> nn.Sequential:
-        layers: list[nn.Module] = []
-        for i, (width_in, width_out) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
-            layers.append(nn.Linear(width_in, width_out))
-            is_last = i == len(dims) - 2
-            layers.append(_activation(last if is_last else hidden, "output_activation" if is_last else "activation"))
-        return nn.Sequential(*layers)
+        self.encoder = layers.mlp(dims, activation, code_activation, last_argument="code_activation")
+        self.decoder = layers.mlp(dims[::-1], activation, output_activation, last_argument="output_activation")
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code z = f_phi(x)."""
@@ -120,8 +99,7 @@ class KSparseAutoencoder(MLPAutoencoder):
 
     def __init__(self, dims: Sequence[int], k: int, **kwargs):
         super().__init__(dims, **kwargs)
-        _check_k(k, self.dims[-1])
-        self.k = k
+        self.k = _check_code_size(k, self.dims[-1])
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The k-sparse code: the encoder's output with all but its k largest units set to zero."""
@@ -134,47 +112,34 @@ class KSparseAutoencoder(MLPAutoencoder):
 # ------------------------------------------------------------------------------------------ input checks
 
 
-def _check_tensor(x, name: str, ndim: int | None = None) -> None:
-    if not torch.is_tensor(x):
-        raise TypeError(f"{name} must be a torch tensor, got {type(x).__name__}")
-    if ndim is not None and x.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-
-
 def _check_activations(h, name: str = "h") -> None:
     """h is a batch (N, m) of activations in [0, 1] (for example sigmoid units)."""
-    _check_tensor(h, name, ndim=2)
+    validation.tensor(h, name, ndim=2)
     if h.shape[0] == 0:
         raise ValueError(f"{name} is an empty batch")
-    if not bool(((h >= 0) & (h <= 1)).all()):
-        raise ValueError(f"{name} must hold activations in [0, 1] (e.g. sigmoid units); got values outside")
+    validation.within(h, name, 0.0, 1.0, what="activations, e.g. sigmoid units")
 
 
 def _check_rho(rho) -> None:
     """rho (a number or a tensor) lies in the open interval (0, 1)."""
-    values = rho if torch.is_tensor(rho) else torch.as_tensor(float(rho))
-    if not bool(((values > 0) & (values < 1)).all()):
-        raise ValueError(f"rho must lie in the open interval (0, 1), got {rho!r}")
+    if validation.is_tensor(rho):
+        validation.within(rho, "rho", 0.0, 1.0, open_interval=True, what="the target mean activation")
+    else:
+        validation.probability(rho, "rho", open_interval=True)
 
 
-def _check_k(k, m: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise TypeError(f"k must be an int, got {type(k).__name__}")
-    if not 1 <= k <= m:
-        raise ValueError(f"k must be in [1, {m}] (the number of code units), got {k}")
+def _check_code_size(k, m: int) -> int:
+    """k, the number of code units a k-sparse code keeps, is an integer in [1, m]."""
+    return validation.integer(k, "k (the number of code units kept)", minimum=1, maximum=m)
 
 
-def _check_same_shape(x, x_hat, names=("x", "x_hat")) -> None:
-    _check_tensor(x, names[0])
-    _check_tensor(x_hat, names[1])
-    if x.shape != x_hat.shape:
-        raise ValueError(
-            f"{names[0]} and {names[1]} must have the same shape, got {tuple(x.shape)} and {tuple(x_hat.shape)}"
-        )
+def _check_pair(x, x_hat) -> None:
+    """x and its reconstruction x_hat are floating tensors of the same shape with a batch dimension."""
+    validation.tensor(x, "x")
+    validation.tensor(x_hat, "x_hat")
+    validation.same_shape(x, x_hat, ("x", "x_hat"))
     if x.ndim < 1:
-        raise ValueError(f"{names[0]} must have a batch dimension, got a scalar")
+        raise ValueError("x must have a batch dimension, got a scalar")
 
 
 # ----------------------------------------------------------------------------------- sparsity penalties
@@ -186,7 +151,7 @@ def l1_activity_penalty(h: torch.Tensor) -> torch.Tensor:
     ``h`` has shape (N, m), one row of code activations per example; the result is a scalar,
     (1/N) sum_n sum_i |h_ni|, to be added to a batch-mean reconstruction error with a weight lambda.
     """
-    _check_tensor(h, "h", ndim=2)
+    validation.tensor(h, "h", ndim=2)
     return h.abs().sum(dim=1).mean()
 
 
@@ -199,10 +164,9 @@ def bernoulli_kl(rho, rho_hat: torch.Tensor) -> torch.Tensor:
     ``rho`` (a number or a tensor, in the open interval (0, 1)) and ``rho_hat`` (a tensor with entries in
     [0, 1]) broadcast against each other. The result is infinite where ``rho_hat`` is 0 or 1.
     """
-    _check_tensor(rho_hat, "rho_hat")
+    validation.tensor(rho_hat, "rho_hat")
     _check_rho(rho)
-    if not bool(((rho_hat >= 0) & (rho_hat <= 1)).all()):
-        raise ValueError("rho_hat must hold probabilities in [0, 1]")
+    validation.within(rho_hat, "rho_hat", 0.0, 1.0, what="probabilities")
     rho = torch.as_tensor(rho, dtype=rho_hat.dtype, device=rho_hat.device)
     return rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
 
@@ -226,8 +190,7 @@ def kl_sparsity_penalty(h: torch.Tensor, rho: float, *, eps: float = 1e-6) -> to
     _check_activations(h, "h")
     _check_rho(rho)
     rho_hat = h.mean(dim=0).clamp(eps, 1 - eps)
-    kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
-    return kl.sum()
+    return bernoulli_kl(rho, rho_hat).sum()
 
 
 @exercise(hint="Take the k largest entries of each row with torch.topk(h, k, dim=1) and keep only them.")
@@ -238,8 +201,8 @@ def top_k_sparse(h: torch.Tensor, k: int) -> torch.Tensor:
     (by value, not by magnitude) are unchanged and the other m - k entries are 0. Gradients flow to the kept
     entries only. ``k`` must be an int in [1, m].
     """
-    _check_tensor(h, "h", ndim=2)
-    _check_k(k, h.shape[1])
+    validation.tensor(h, "h", ndim=2)
+    _check_code_size(k, h.shape[1])
     kept = torch.topk(h, k, dim=1).indices
     mask = torch.zeros_like(h).scatter(1, kept, 1.0)
     return h * mask
@@ -248,25 +211,15 @@ def top_k_sparse(h: torch.Tensor, k: int) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------- corruptions
 
 
-def _check_generator(generator, x: torch.Tensor) -> None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    if generator is not None and generator.device.type != x.device.type:
-        raise ValueError(f"generator is on {generator.device} but x is on {x.device}")
-
-
 def gaussian_noise(x: torch.Tensor, sigma: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
     """Additive Gaussian corruption x^ = x + eps, eps ~ N(0, sigma^2 I) (equation eq-ch5-gaussian-noise).
 
     Every entry of ``x`` gets its own independent noise; ``sigma >= 0``. The result is not clipped, so
     corrupted pixels may leave [0, 1]. Pass a ``torch.Generator`` for reproducible noise.
     """
-    _check_tensor(x, "x")
-    _check_generator(generator, x)
-    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
-        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    return x + sigma * noise
+    validation.tensor(x, "x")
+    sigma = validation.number(sigma, "sigma (the noise's standard deviation)", minimum=0.0)
+    return x + sigma * runtime.randn(x.shape, x, generator)
 
 
 @exercise(
@@ -281,11 +234,11 @@ def masking_noise(x: torch.Tensor, p: float, *, generator: torch.Generator | Non
     that the same seed gives the same mask: draw u ~ U[0, 1) for every entry (``torch.rand``) and zero the
     entries with u < p. Return a new tensor of x's shape, dtype and device.
     """
-    _check_tensor(x, "x")
-    _check_generator(generator, x)
-    if not (isinstance(p, (int, float)) and 0 <= p < 1):
-        raise ValueError(f"p must be a probability in [0, 1), got {p!r}")
-    u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    validation.tensor(x, "x")
+    p = validation.probability(p, "p (the probability of masking an entry)")
+    if p == 1.0:
+        raise ValueError("p (the probability of masking an entry) must be < 1: p = 1 would mask every entry")
+    u = runtime.rand(x.shape, x, generator)
     return torch.where(u < p, torch.zeros_like(x), x)
 
 
@@ -307,7 +260,7 @@ def contractive_penalty(
     """
     if not callable(encoder):
         raise TypeError(f"encoder must be callable (e.g. model.encoder), got {type(encoder).__name__}")
-    _check_tensor(x, "x", ndim=2)
+    validation.tensor(x, "x", ndim=2)
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     jacobians = torch.func.vmap(torch.func.jacrev(encoder))(x)  # (N, m, d)
@@ -330,8 +283,8 @@ def sigmoid_contractive_penalty(W: torch.Tensor, h: torch.Tensor) -> torch.Tenso
     ``h`` has shape (N, m): the layer's activations on a batch. Return the mean of this quantity over the N
     examples (a scalar), which equals ``contractive_penalty(encoder, x)`` at a fraction of its cost.
     """
-    _check_tensor(W, "W", ndim=2)
-    _check_tensor(h, "h", ndim=2)
+    validation.tensor(W, "W", ndim=2)
+    validation.tensor(h, "h", ndim=2)
     if h.shape[1] != W.shape[0]:
         raise ValueError(
             f"h has {h.shape[1]} units but W has {W.shape[0]} rows: expected W of shape (m, d) and h of shape (N, m)"
@@ -346,7 +299,7 @@ def sigmoid_contractive_penalty(W: torch.Tensor, h: torch.Tensor) -> torch.Tenso
 
 def reconstruction_error(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
     """The squared error ||x_n - x~_n||^2 of every example: shape (N,) for a batch of shape (N, ...)."""
-    _check_same_shape(x, x_hat)
+    _check_pair(x, x_hat)
     return (x - x_hat).pow(2).flatten(start_dim=1).sum(dim=1)
 
 
@@ -356,7 +309,7 @@ def psnr(x: torch.Tensor, x_hat: torch.Tensor, *, max_value: float = 1.0) -> tor
     MSE is the mean squared error over the pixels of one example; higher is better, and each halving of the
     error adds about 3 dB.
     """
-    _check_same_shape(x, x_hat)
+    _check_pair(x, x_hat)
     mse = (x - x_hat).pow(2).flatten(start_dim=1).mean(dim=1)
     return 10 * torch.log10(max_value**2 / mse)
 
@@ -395,8 +348,7 @@ def autoencoder_loss(
     """
     if penalty not in PENALTIES:
         raise ValueError(f"penalty must be one of {PENALTIES}, got {penalty!r}")
-    if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
-        raise ValueError(f"weight must be a finite number >= 0, got {weight!r}")
+    validation.number(weight, "weight (of the penalty)", minimum=0.0)
     if penalty == "kl":
         _check_rho(rho)
     if corruption is not None and not callable(corruption):
@@ -423,18 +375,9 @@ def autoencoder_loss(
 
 
 def _batched(function: Callable[[torch.Tensor], torch.Tensor], model: nn.Module, x: torch.Tensor, batch_size: int):
-    _check_tensor(x, "x")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            parts = [function(x[i : i + batch_size].to(device)).cpu() for i in range(0, x.shape[0], batch_size)]
-    finally:
-        model.train(was_training)
-    return torch.cat(parts)
+    """``function`` on ``x`` batch by batch (``train.inference``), gathered on the CPU."""
+    validation.tensor(x, "x")
+    return torch.cat([out.cpu() for out, _ in inference(function, model, x, batch_size=batch_size)])
 
 
 def codes(model: nn.Module, x: torch.Tensor, *, batch_size: int = 2048) -> torch.Tensor:

@@ -17,7 +17,6 @@ import gzip
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.request
 import warnings
 import zlib
@@ -28,6 +27,9 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+
+from . import runtime, validation
+from .files import write_atomically
 
 __all__ = [
     "DATASETS",
@@ -225,21 +227,6 @@ def _download(url: str, timeout: float) -> bytes:
     return b"".join(chunks)
 
 
-def _write_atomically(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` through a temporary file in the same folder, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(payload)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def fetch(spec: DatasetSpec, name: str, *, timeout: float = 60.0) -> bytes:
     """The verified, decompressed content of IDX file ``name`` of dataset ``spec`` (see the module docstring)."""
     if name not in spec.sha256:
@@ -275,7 +262,7 @@ def fetch(spec: DatasetSpec, name: str, *, timeout: float = 60.0) -> bytes:
             failures.append(f"  {url}: {error}")
             continue
         try:
-            _write_atomically(cached_folder / f"{name}.gz", raw)
+            write_atomically(cached_folder / f"{name}.gz", raw)
         except OSError as error:
             warnings.warn(
                 f"could not write the cache folder {cached_folder} ({error}); the data is used but not "
@@ -335,17 +322,9 @@ def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch
     Drawing a fresh binarization every epoch (Salakhutdinov & Murray's "dynamic" binarization) is what the
     VAE chapter's likelihoods assume; pass a seeded ``generator`` for reproducible draws.
     """
-    if not torch.is_tensor(x):
-        raise TypeError(f"x must be a torch tensor, got {type(x).__name__}")
-    if not torch.is_floating_point(x):
-        raise TypeError(f"x must hold floating-point intensities, got dtype {x.dtype}")
-    # The range check reads values back to the host; on a GPU that would stall every training step, so it
-    # runs on the CPU only.
-    if x.device.type == "cpu" and x.numel():
-        low, high = torch.aminmax(x)
-        if low < 0 or high > 1:
-            raise ValueError(f"x must lie in [0, 1], got values in [{low.item():g}, {high.item():g}]")
+    validation.tensor(x, "x")
+    validation.within(x, "x", 0.0, 1.0, what="intensities")  # on the CPU only: see validation.checks_values
     # u < p with u uniform on [0, 1) is 1 with probability exactly p (0 for p = 0, 1 for p = 1), and on the CPU
     # it is three times faster than torch.bernoulli, which took a fifth of a VAE's training step (torch.profiler).
-    uniform = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    uniform = runtime.rand(x.shape, x, generator)
     return (uniform < x).to(x.dtype)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import validation
 from .exercise import exercise
 
 __all__ = [
@@ -44,43 +45,11 @@ Schedule = Callable[[int], float]
 # Input checks shared by the functions below (not graded).
 
 
-def _as_array(value, name: str, ndim: int | None = None) -> np.ndarray:
-    """``value`` as a float64 array with ``ndim`` dimensions and finite entries, else an error naming ``name``."""
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{name} must be an array of numbers, got {type(value).__name__}") from error
-    if ndim is not None and array.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-        raise ValueError(f"{name} must be finite, but has {array[bad]} at index {list(bad)}")
-    return array
-
-
-def _positive(value, name: str) -> float:
-    """``value`` as a float, checking that it is a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return float(value)
-
-
-def _count(value, name: str, minimum: int) -> int:
-    """``value`` as an int, checking that it is an integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def _least_squares_inputs(X, t, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Check X (N, d), t (N,), w (d,) and return them as float64 arrays."""
-    X = _as_array(X, "X", ndim=2)
-    t = _as_array(t, "t", ndim=1)
-    w = _as_array(w, "w", ndim=1)
+    X = validation.array(X, "X", ndim=2)
+    t = validation.array(t, "t", ndim=1)
+    w = validation.array(w, "w", ndim=1)
     if t.shape[0] != X.shape[0]:
         raise ValueError(f"t has {t.shape[0]} targets but X has {X.shape[0]} rows (examples); they must match")
     if w.shape[0] != X.shape[1]:
@@ -108,12 +77,12 @@ def _step_size(lr: float, schedule: Schedule | None, step: int) -> float:
     """The learning rate of update ``step``: ``lr * schedule(step)``, or ``lr`` without a schedule."""
     if schedule is None:
         return lr
-    return _positive(lr * float(schedule(step)), f"lr * schedule({step})")
+    return validation.positive(lr * float(schedule(step)), f"lr * schedule({step})")
 
 
 def _check_batching(n, batch_size) -> tuple[int, int]:
-    n = _count(n, "n", 1)
-    batch_size = _count(batch_size, "batch_size", 1)
+    n = validation.integer(n, "n", minimum=1)
+    batch_size = validation.integer(batch_size, "batch_size", minimum=1)
     if batch_size > n:
         raise ValueError(f"batch_size must be <= n = {n} (the number of examples), got {batch_size}")
     return n, batch_size
@@ -168,13 +137,13 @@ def halving_step(f, w, g, lr, max_halvings=50):
     Returns the pair (w − η g, η). If none of lr, lr/2, ..., lr/2**max_halvings decreases f (w is already a
     minimum to machine precision, or g is not a descent direction), returns (w, 0.0): f never increases.
     """
-    w = _as_array(w, "w")
-    g = _as_array(g, "g")
+    w = validation.array(w, "w")
+    g = validation.array(g, "g")
     if g.shape != w.shape:
         raise ValueError(f"g has shape {g.shape} but w has shape {w.shape}; they must match")
-    eta = _positive(lr, "lr")
+    eta = validation.positive(lr, "lr")
     current = float(f(w))
-    for _ in range(_count(max_halvings, "max_halvings", 0) + 1):
+    for _ in range(validation.integer(max_halvings, "max_halvings", minimum=0) + 1):
         candidate = w - eta * g
         if float(f(candidate)) < current:  # False for nan, so a non-finite value also halves
             return candidate, eta
@@ -239,12 +208,11 @@ def gradient_descent(
 
     Returns a :class:`DescentResult` with the whole trajectory and why the run stopped.
     """
-    w = _as_array(w0, "w0")
-    lr = _positive(lr, "lr")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.integer, np.floating)) or not tol >= 0:
-        raise ValueError(f"tol must be a number >= 0, got {tol!r}")
-    max_iter = _count(max_iter, "max_iter", 0)
-    divergence = _positive(divergence, "divergence")
+    w = validation.array(w0, "w0")
+    lr = validation.positive(lr, "lr")
+    tol = validation.number(tol, "tol", minimum=0.0)
+    max_iter = validation.integer(max_iter, "max_iter", minimum=0)
+    divergence = validation.positive(divergence, "divergence")
     loss, g = float(f(w)), _gradient_value(grad, w)
     if not np.isfinite(loss) or not np.all(np.isfinite(g)):
         raise ValueError(f"f(w0) = {loss} or grad(w0) is not finite; start from another w0")
@@ -301,9 +269,9 @@ def sgd_epoch(grad_on_batch, w, n, batch_size, lr, seed):
     n: the number of examples; batch_size: |S|, between 1 and n; lr: the learning rate η > 0; seed: the seed
     of the shuffle. Returns the (d,) weights after the epoch.
     """
-    w = _as_array(w, "w")
+    w = validation.array(w, "w")
     n, batch_size = _check_batching(n, batch_size)
-    lr = _positive(lr, "lr")
+    lr = validation.positive(lr, "lr")
     order = np.random.default_rng(seed).permutation(n)
     for start in range(0, n, batch_size):
         w = w - lr * _batch_gradient(grad_on_batch, w, order[start : start + batch_size])
@@ -356,10 +324,10 @@ def minibatch_sgd(
     loss: an optional function of w recorded after every epoch (in ``epoch_losses``); schedule: η_k = lr ·
     schedule(k) for update k = 0, 1, ... Stops early with ``stopped="diverged"`` when w is no longer finite.
     """
-    w = _as_array(w0, "w0")
+    w = validation.array(w0, "w0")
     n, batch_size = _check_batching(n, batch_size)
-    lr = _positive(lr, "lr")
-    epochs = _count(epochs, "epochs", 0)
+    lr = validation.positive(lr, "lr")
+    epochs = validation.integer(epochs, "epochs", minimum=0)
     rng = np.random.default_rng(seed)
     trajectory, epoch_trajectory, steps = [w], [w], []
     losses = None if loss is None else [float(loss(w))]
@@ -406,8 +374,8 @@ def numerical_gradient(f, w, eps=1e-6):
     of any shape also work: every entry is perturbed in turn); eps: the step ε > 0. Returns an array of w's
     shape.
     """
-    w = _as_array(w, "w")
-    eps = _positive(eps, "eps")
+    w = validation.array(w, "w")
+    eps = validation.positive(eps, "eps")
     gradient = np.empty_like(w)
     for i in np.ndindex(w.shape):
         step = np.zeros_like(w)
@@ -425,7 +393,7 @@ def relu_jacobian(x):
     At x_i = 0, where ReLU has no derivative, use 0 (PyTorch makes the same choice). x: (d,) array. Returns
     the (d, d) Jacobian matrix, entry [i, j] = ∂v_i/∂x_j.
     """
-    x = _as_array(x, "x", ndim=1)
+    x = validation.array(x, "x", ndim=1)
     return np.diag((x > 0).astype(np.float64))
 
 
@@ -440,8 +408,8 @@ def linear_jacobian(W, x, wrt="x"):
     ∂v_i/∂x_k (it is W). With ``wrt="W"`` return ∂v/∂W, an (m, m, n) array with entry [i, j, k] = ∂v_i/∂W_jk
     = δ_ij x_k (1 when i = j, 0 otherwise, times x_k).
     """
-    W = _as_array(W, "W", ndim=2)
-    x = _as_array(x, "x", ndim=1)
+    W = validation.array(W, "W", ndim=2)
+    x = validation.array(x, "x", ndim=1)
     if W.shape[1] != x.shape[0]:
         raise ValueError(f"W has {W.shape[1]} columns but x has {x.shape[0]} entries; they must match")
     if wrt == "x":

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import validation
 from .exercise import exercise
 
 __all__ = [
@@ -155,9 +156,7 @@ def _check_layers(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x
         )
     width = None
     for l, (W, b) in enumerate(zip(weights, biases, strict=True), start=1):
-        W, b = np.asarray(W), np.asarray(b)
-        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
-            raise ValueError(f"weights[{l - 1}] and biases[{l - 1}] must be finite")
+        W, b = validation.array(W, f"weights[{l - 1}]"), validation.array(b, f"biases[{l - 1}]")
         if W.ndim != 2:
             raise ValueError(f"weights[{l - 1}] (W^({l})) must be a matrix (n_{l}, n_{l - 1}), got shape {W.shape}")
         if b.shape != (W.shape[0],):
@@ -175,8 +174,7 @@ def _check_layers(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], x
                 f"x must have shape ({np.shape(weights[0])[1]},) or (N, {np.shape(weights[0])[1]}) "
                 f"to match weights[0], got {x.shape}"
             )
-        if not np.all(np.isfinite(x)):
-            raise ValueError("x must be finite")
+        validation.array(x, "x")
 
 
 @exercise(
@@ -224,14 +222,12 @@ def staircase_network(f: ArrayFunction, a: float, b: float, width: int, steepnes
     ``width`` grows the staircase follows f more closely. The default k is 10 / (knot spacing).
     Returns ``(weights, biases)`` for ``mlp_forward(weights, biases, x[:, None], "logistic")``.
     """
-    if not isinstance(width, (int, np.integer)) or width < 1:
-        raise ValueError(f"width must be a positive int, got {width!r}")
-    if not (np.isfinite(a) and np.isfinite(b) and a < b):
-        raise ValueError(f"need finite a < b, got a={a!r}, b={b!r}")
+    width = validation.integer(width, "width", minimum=1)
+    a, b = validation.number(a, "a"), validation.number(b, "b")
+    if not a < b:
+        raise ValueError(f"need a < b (the interval [a, b]), got a={a!r}, b={b!r}")
     spacing = (b - a) / width
-    k = 10.0 / spacing if steepness is None else float(steepness)
-    if not k > 0:
-        raise ValueError(f"steepness must be positive, got {steepness!r}")
+    k = 10.0 / spacing if steepness is None else validation.positive(steepness, "steepness")
     knots = np.linspace(a, b, width + 1)
     values = np.asarray(f(knots), dtype=np.float64)
     if values.shape != knots.shape or not np.all(np.isfinite(values)):

@@ -4,7 +4,7 @@
   ``Sigma = P Lambda P^T`` (eq-ch4-covariance), or from the SVD of the centred data (eq-ch4-svd);
 * :func:`hebb_update` and :func:`oja_update`: Hebb's rule, whose weights grow without bound, and Oja's rule
   ``dw = alpha (x y - y^2 w)`` (eq-ch4-oja), which converges to the unit-norm first principal component;
-* :func:`principal_angles`: how far apart two subspaces are;
+* :func:`principal_angles`: how far apart two subspaces are, accurate for tiny angles too;
 * :class:`LinearAutoencoder`, :func:`linear_ae_loss` and :func:`components_from_linear_ae`: a linear autoencoder
   ``x~ = W_d (W_e x + b_e) + b_d`` (eq-ch4-linear-ae) learns the principal subspace, in a basis that is neither
   orthogonal nor ordered; the ordered principal components are recovered from its decoder;
@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
 
+from . import validation
 from .exercise import exercise
 
 __all__ = [
@@ -48,38 +51,21 @@ HINTON_DIMS = (784, 1000, 500, 250, 30)
 # Input validation (not graded)
 
 
-def _to_numpy(X, name: str) -> np.ndarray:
-    """``X`` as a float64 NumPy array; tensors are detached and moved to the CPU."""
-    if torch.is_tensor(X):
-        X = X.detach().cpu().double().numpy()
-    elif isinstance(X, (list, tuple)):
-        X = np.asarray(X)
-    if not isinstance(X, np.ndarray):
-        raise TypeError(f"{name} must be a NumPy array or a torch tensor, got {type(X).__name__}")
-    if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_) or np.iscomplexobj(X):
-        raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
-    return X.astype(np.float64, copy=False)
-
-
-def _check_matrix(X, name: str, *, min_rows: int = 1, min_cols: int = 1) -> np.ndarray:
-    """``X`` as a finite float64 matrix of shape (rows >= min_rows, cols >= min_cols)."""
-    X = _to_numpy(X, name)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D matrix (rows are examples), got shape {X.shape}")
-    if X.shape[0] < min_rows or X.shape[1] < min_cols:
-        raise ValueError(f"{name} must have at least {min_rows} rows and {min_cols} columns, got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        index = tuple(int(i) for i in np.argwhere(~np.isfinite(X))[0])
-        raise ValueError(f"{name} has a non-finite entry {X[index]} at index {list(index)}")
+def _matrix(X, name: str, *, min_rows: int = 1) -> np.ndarray:
+    """``X`` as a finite float64 matrix (rows are examples) with at least ``min_rows`` rows."""
+    X = validation.array(X, name, ndim=2)
+    if X.shape[0] < min_rows or X.shape[1] < 1:
+        raise ValueError(f"{name} must have at least {min_rows} rows and 1 column, got shape {X.shape}")
     return X
 
 
 def _check_n_components(k, d: int, n: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"n_components must be an int, got {type(k).__name__}")
-    if not 1 <= k <= min(n, d):
-        raise ValueError(f"n_components must be in [1, min(n_samples, n_features)] = [1, {min(n, d)}], got {k}")
-    return int(k)
+    return validation.integer(k, f"n_components (n_samples = {n}, n_features = {d})", minimum=1, maximum=min(n, d))
+
+
+def _host_array(X):
+    """A tensor as a NumPy array on the host (scikit-learn's validation reads arrays); anything else unchanged."""
+    return X.detach().cpu().numpy() if torch.is_tensor(X) else X
 
 
 def _like(values: np.ndarray, template):
@@ -115,10 +101,11 @@ def pca_eig(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     ``X`` is a NumPy array of shape (n, d), one example per row. Centre it, ``Xc = X - mean``, form the sample
     covariance ``Sigma = Xc^T Xc / (n - 1)`` of shape (d, d), decompose ``Sigma = P Lambda P^T`` and return
     ``(components, variances)``: ``components`` of shape (k, d) holds the k eigenvectors of the largest
-    eigenvalues as rows (``U^T = P_k^T``), largest first; ``variances`` of shape (k,) holds those eigenvalues,
-    the variance of the data along each component, in decreasing order. (Each eigenvector's sign is arbitrary.)
+    eigenvalues as rows (the encoder ``U = P_k^T``), largest first; ``variances`` of shape (k,) holds those
+    eigenvalues, the variance of the data along each component, in decreasing order. (Each eigenvector's sign is
+    arbitrary.)
     """
-    X = _check_matrix(X, "X", min_rows=2)
+    X = _matrix(X, "X", min_rows=2)
     k = _check_n_components(k, X.shape[1], X.shape[0])
     Xc = X - X.mean(axis=0)
     covariance = Xc.T @ Xc / (X.shape[0] - 1)
@@ -127,40 +114,37 @@ def pca_eig(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return eigenvectors[:, order].T, eigenvalues[order]
 
 
-class PCA:
-    """Principal component analysis with scikit-learn's interface.
+class PCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Principal component analysis, a scikit-learn transformer (it fits in a ``sklearn.pipeline.Pipeline``).
 
     ``PCA(n_components).fit(X)`` learns ``mean_`` (d,), ``components_`` (k, d) (orthonormal rows, the principal
-    directions in decreasing order of variance), ``explained_variance_`` (k,) (the variances along them, with the
-    ``1/(n-1)`` of the sample covariance), ``explained_variance_ratio_`` (k,) (their share of the total
-    variance) and ``singular_values_`` (k,). ``transform`` gives the codes ``z = U^T (x - mean)``,
-    ``inverse_transform`` the reconstructions ``x~ = U z + mean`` (eq-ch4-pca-reconstruction).
+    directions in decreasing order of variance: the encoder ``U = P_k^T`` of eq-ch4-pca-reconstruction),
+    ``explained_variance_`` (k,) (the variances along them, with the ``1/(n-1)`` of the sample covariance),
+    ``explained_variance_ratio_`` (k,) (their share of the total variance), ``singular_values_`` (k,) and
+    ``n_features_in_``. ``transform`` gives the codes ``z = U (x - mean)``, ``inverse_transform`` the
+    reconstructions ``x~ = mean + V z`` with the decoder ``V = P_k = U^T``. ``n_components=None`` keeps
+    min(n_samples, n_features) components.
 
     ``method="eig"`` eigendecomposes the covariance (:func:`pca_eig`, cheap when n >> d); ``method="svd"``
     takes the SVD of the centred data (eq-ch4-svd), which is more accurate for ill-conditioned data.
-    ``fit`` accepts NumPy arrays or torch tensors; the fitted attributes are float64 NumPy arrays; ``transform``
-    and ``inverse_transform`` return the kind of array they are given (a tensor keeps its dtype and device).
-    The sign of each component is fixed so that its entry of largest magnitude is positive.
+    ``fit`` accepts what scikit-learn accepts (arrays, lists of rows) and torch tensors; the fitted attributes are
+    float64 NumPy arrays; ``transform`` and ``inverse_transform`` return the kind of array they are given (a
+    tensor keeps its dtype and device). The sign of each component is fixed so that its entry of largest
+    magnitude is positive.
     """
 
-    def __init__(self, n_components: int, *, method: str = "eig"):
-        if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)):
-            raise TypeError(f"n_components must be an int, got {type(n_components).__name__}")
-        if n_components < 1:
-            raise ValueError(f"n_components must be at least 1, got {n_components}")
-        if method not in ("eig", "svd"):
-            raise ValueError(f"method must be 'eig' or 'svd', got {method!r}")
-        self.n_components = int(n_components)
+    def __init__(self, n_components: int | None = None, *, method: str = "eig"):
+        # scikit-learn's convention: store the parameters as given, check them in fit (so clone and set_params work)
+        self.n_components = n_components
         self.method = method
-
-    def __repr__(self) -> str:
-        return f"PCA(n_components={self.n_components}, method={self.method!r})"
 
     def fit(self, X, y=None) -> PCA:
         """Learn the mean and the principal directions of ``X`` (n, d); returns ``self``."""
-        X = _check_matrix(X, "X", min_rows=2)
+        if self.method not in ("eig", "svd"):
+            raise ValueError(f"method must be 'eig' or 'svd', got {self.method!r}")
+        X = validate_data(self, _host_array(X), dtype=np.float64, ensure_min_samples=2)
         n, d = X.shape
-        k = _check_n_components(self.n_components, d, n)
+        k = min(n, d) if self.n_components is None else _check_n_components(self.n_components, d, n)
         mean = X.mean(axis=0)
         Xc = X - mean
         if self.method == "eig":
@@ -176,41 +160,48 @@ class PCA:
         self.explained_variance_ = variances
         self.explained_variance_ratio_ = variances / total if total > 0 else np.zeros_like(variances)
         self.singular_values_ = np.sqrt(variances * (n - 1))
-        self.n_components_, self.n_features_in_, self.n_samples_ = k, d, n
+        self.n_components_, self.n_samples_ = k, n
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "components_"):
-            raise RuntimeError("this PCA is not fitted yet: call fit(X) first")
+    @property
+    def _n_features_out(self) -> int:
+        """The number of codes, for ``get_feature_names_out`` (``pca0``, ``pca1``, ...)."""
+        return self.components_.shape[0]
 
-    def _input(self, X, name: str, width: int, what: str):
-        """``X`` checked (2-D, ``width`` columns, finite) and kept as a tensor or made a float64 array."""
-        if torch.is_tensor(X):
-            if X.ndim != 2 or X.shape[1] != width:
-                raise ValueError(f"{name} must have shape (n, {width}) ({what}), got {tuple(X.shape)}")
-            if not torch.isfinite(X).all():
-                raise ValueError(f"{name} has non-finite entries")
-            return X.detach() if X.is_floating_point() else X.detach().to(torch.get_default_dtype())
-        X = _check_matrix(X, name)
-        if X.shape[1] != width:
-            raise ValueError(f"{name} must have shape (n, {width}) ({what}), got {X.shape}")
+    def _checked_tensor(self, X, name: str, columns: int, message: str):
+        """A tensor input checked as ``validate_data`` checks arrays (2-D, ``columns`` wide, finite), kept on its
+        device so that a GPU tensor is never copied to the host."""
+        if X.ndim != 2:
+            raise ValueError(f"Expected 2D array, got a tensor of shape {tuple(X.shape)} instead")
+        if X.shape[1] != columns:
+            raise ValueError(message.format(got=X.shape[1]))
+        X = X.detach() if X.is_floating_point() else X.detach().to(torch.get_default_dtype())
+        if not torch.isfinite(X).all():
+            raise ValueError(f"Input {name} contains NaN or infinity.")
         return X
 
     def transform(self, X):
-        """The codes ``Z = (X - mean_) @ components_.T`` of shape (n, k)."""
-        self._check_fitted()
-        X = self._input(X, "X", self.n_features_in_, "as many features as the data PCA was fitted on")
+        """The codes ``Z = (X - mean_) @ components_.T`` of shape (n, k): ``z = U (x - mean)`` for each row."""
+        check_is_fitted(self)
+        if torch.is_tensor(X):
+            expected = "X has {got} features, but PCA is expecting " + f"{self.n_features_in_} features as input."
+            X = self._checked_tensor(X, "X", self.n_features_in_, expected)
+        else:
+            X = validate_data(self, X, dtype=np.float64, reset=False)
         return (X - _like(self.mean_, X)) @ _like(self.components_, X).T
 
     def inverse_transform(self, Z):
-        """The reconstructions ``Z @ components_ + mean_`` of shape (n, d): points of the principal subspace."""
-        self._check_fitted()
-        Z = self._input(Z, "Z", self.n_components_, "one column per principal component")
+        """The reconstructions ``Z @ components_ + mean_`` of shape (n, d): ``x~ = mean + V z`` for each row,
+        a point of the principal subspace."""
+        check_is_fitted(self)
+        expected = "Z has {got} columns, but PCA has " + f"{self.n_components_} components (one column per component)."
+        if torch.is_tensor(Z):
+            Z = self._checked_tensor(Z, "Z", self.n_components_, expected)
+        else:
+            Z = check_array(Z, dtype=np.float64, input_name="Z")
+            if Z.shape[1] != self.n_components_:
+                raise ValueError(expected.format(got=Z.shape[1]))
         return Z @ _like(self.components_, Z) + _like(self.mean_, Z)
-
-    def fit_transform(self, X, y=None):
-        """``fit(X)`` then ``transform(X)``."""
-        return self.fit(X).transform(X)
 
     def reconstruct(self, X):
         """``inverse_transform(transform(X))``: the orthogonal projection of ``X`` onto the principal subspace."""
@@ -229,8 +220,7 @@ def _check_rule_inputs(w, x, lr) -> None:
             raise ValueError(f"{name} must be a vector of shape (d,), got shape {tuple(value.shape)}")
     if w.shape[0] != x.shape[0]:
         raise ValueError(f"w and x must have the same length, got {w.shape[0]} and {x.shape[0]}")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    validation.positive(lr, "lr")
 
 
 def hebb_update(w, x, lr: float):
@@ -263,12 +253,11 @@ def iterate_rule(update, w0, X, lr: float, *, epochs: int = 1, seed: int = 0) ->
     Returns the trajectory, a float64 array of shape (epochs * n + 1, d) whose row 0 is ``w0``. A trajectory
     that overflows (Hebb's rule) ends with rows of ``inf``/``nan``: NumPy's overflow warnings are silenced.
     """
-    X = _check_matrix(X, "X")
-    w = _to_numpy(w0, "w0").copy()
+    X = _matrix(X, "X")
+    w = validation.array(w0, "w0", ndim=1).copy()
     if w.shape != (X.shape[1],):
         raise ValueError(f"w0 must have shape ({X.shape[1]},) like the rows of X, got {w.shape}")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    epochs = validation.integer(epochs, "epochs", minimum=1)
     rng = np.random.default_rng(seed)
     trajectory = np.empty((epochs * X.shape[0] + 1, X.shape[1]))
     trajectory[0] = w
@@ -288,8 +277,9 @@ def iterate_rule(update, w0, X, lr: float, *, epochs: int = 1, seed: int = 0) ->
 
 @exercise(
     hint=(
-        "Orthonormalise the columns of A and B (np.linalg.qr), take the singular values s of Qa.T @ Qb, clip "
-        "them to [-1, 1] and return np.arccos(s): arccos of decreasing cosines is increasing."
+        "Orthonormalise the columns of A and B (np.linalg.qr), with Qa the basis of the larger subspace. The "
+        "singular values of M = Qa.T @ Qb are the cosines, those of Qb - Qa @ M the sines (both decreasing): "
+        "take arcsin of the sines for angles up to pi/4 (cosine**2 >= 1/2) and arccos of the cosines beyond."
     )
 )
 def principal_angles(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -299,14 +289,24 @@ def principal_angles(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     (e.g. from a QR decomposition), the singular values of ``Q_A^T Q_B`` are the cosines of the min(p, q)
     principal angles (eq-ch4-principal-angles). Return the angles as an array of shape (min(p, q),), smallest
     first. Two equal subspaces have all angles 0; orthogonal ones have all angles pi/2.
+
+    A cosine near 1 cannot tell small angles apart (cos(1e-9) rounds to 1), so angles up to pi/4 come from their
+    sines instead: with ``Q_A`` the basis of the larger subspace, the singular values of ``Q_B - Q_A Q_A^T Q_B``
+    (what is left of ``Q_B`` outside A's subspace) are the sines (Bjorck and Golub, 1973).
     """
-    A, B = _check_matrix(A, "A"), _check_matrix(B, "B")
+    A, B = _matrix(A, "A"), _matrix(B, "B")
     if A.shape[0] != B.shape[0]:
         raise ValueError(f"A and B must have the same number of rows (the dimension d), got {A.shape} and {B.shape}")
+    if A.shape[1] < B.shape[1]:
+        A, B = B, A  # the angles are symmetric; project the smaller basis onto the larger subspace
     qa, _ = np.linalg.qr(A)
     qb, _ = np.linalg.qr(B)
-    cosines = np.linalg.svd(qa.T @ qb, compute_uv=False)  # decreasing
-    return np.arccos(np.clip(cosines, -1.0, 1.0))
+    overlap = qa.T @ qb
+    cosines = np.linalg.svd(overlap, compute_uv=False)  # decreasing: the smallest angle first
+    sines = np.linalg.svd(qb - qa @ overlap, compute_uv=False)[::-1]  # increasing: the smallest angle first
+    from_sines = np.arcsin(np.clip(sines, 0.0, 1.0))
+    from_cosines = np.arccos(np.clip(cosines, 0.0, 1.0))
+    return np.where(cosines**2 >= 0.5, from_sines, from_cosines)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -324,9 +324,7 @@ class LinearAutoencoder(nn.Module):
 
     def __init__(self, d: int, k: int):
         super().__init__()
-        for name, value in (("d", d), ("k", k)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        d, k = validation.integer(d, "d", minimum=1), validation.integer(k, "k", minimum=1)
         if k > d:
             raise ValueError(f"the code size k must not exceed the input size d, got k={k} > d={d}")
         self.d, self.k = int(d), int(k)
@@ -378,7 +376,7 @@ def components_from_linear_ae(model: LinearAutoencoder, X) -> tuple[np.ndarray, 
     """
     if not isinstance(model, LinearAutoencoder):
         raise TypeError(f"model must be a LinearAutoencoder, got {type(model).__name__}")
-    X = _check_matrix(X, "X", min_rows=2)
+    X = _matrix(X, "X", min_rows=2)
     if X.shape[1] != model.d:
         raise ValueError(f"X must have shape (n, {model.d}) like the model's input, got {X.shape}")
     W_d = model.decoder.weight.detach().cpu().double().numpy()  # (d, k)
@@ -420,20 +418,27 @@ def squared_error_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def bernoulli_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``train.fit`` loss: the mean over the batch of the cross-entropy summed over pixels (a Bernoulli
-    likelihood with means ``model(x)`` in (0, 1), i.e. a model whose output activation is a sigmoid)."""
-    reconstruction = model(x)
-    return nn.functional.binary_cross_entropy(reconstruction, x, reduction="sum") / x.shape[0]
+    """``train.fit`` loss: the cross-entropy of eq-ch4-bernoulli, summed over pixels and averaged over the batch.
+
+    ``model(x)`` returns *logits* a (no output sigmoid): the Bernoulli means are x~ = sigma(a), and the loss per
+    pixel, ``-x log sigma(a) - (1 - x) log(1 - sigma(a)) = softplus(a) - x a``, is computed from the logits
+    in one stable step. Under CUDA autocast (``fit(..., precision="bfloat16")``) PyTorch runs it in float32;
+    the cross-entropy of probabilities would be refused there. The reconstruction is ``torch.sigmoid(model(x))``.
+    """
+    if isinstance(list(model.modules())[-1], nn.Sigmoid):
+        raise ValueError("bernoulli_loss needs a model that outputs logits: drop its final sigmoid")
+    return nn.functional.binary_cross_entropy_with_logits(model(x), x, reduction="sum") / x.shape[0]
 
 
-def init_deep_autoencoder_(model: nn.Module, output_mean=None) -> nn.Module:
+def init_deep_autoencoder_(model: nn.Module, output_mean=None, *, logits: bool = False) -> nn.Module:
     """Initialise a deep ReLU autoencoder so that plain backpropagation trains it quickly; returns ``model``.
 
     Every ``nn.Linear`` gets He-normal weights (variance ``2 / fan_in``, He et al. 2015) and a zero bias, so the
     signal neither vanishes nor explodes through the ReLU layers (PyTorch's default, variance ``1 / (3 fan_in)``,
     shrinks it at every layer: the untrained network's output hardly depends on its input). With
     ``output_mean`` (the mean training image, shape (d,)), the last layer's bias is set so that the untrained
-    model outputs that mean: ``logit(mean)`` when the model ends in a sigmoid, the mean itself otherwise.
+    model outputs that mean: ``logit(mean)`` when the model ends in a sigmoid or, with ``logits=True``, outputs
+    the logits of its Bernoulli means (for :func:`bernoulli_loss`); the mean itself otherwise.
     Hinton and Salakhutdinov (2006) solved the same problem with layer-wise RBM pretraining.
     """
     linears = [module for module in model.modules() if isinstance(module, nn.Linear)]
@@ -451,8 +456,7 @@ def init_deep_autoencoder_(model: nn.Module, output_mean=None) -> nn.Module:
                     f"output_mean must be a finite vector of shape {tuple(last.bias.shape)} (one value per output), "
                     f"got shape {tuple(mean.shape)}"
                 )
-            modules = list(model.modules())
-            if isinstance(modules[-1], nn.Sigmoid):
+            if logits or isinstance(list(model.modules())[-1], nn.Sigmoid):
                 mean = mean.clamp(1e-4, 1 - 1e-4)
                 mean = torch.log(mean) - torch.log1p(-mean)
             last.bias.copy_(mean)

@@ -52,10 +52,9 @@ def seed_everything(seed: int) -> torch.Generator:
     Returns a fresh ``torch.Generator`` seeded with the same value, for code that prefers an explicit
     generator. The same seed on the same device gives the same numbers.
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    from .validation import integer
+
+    seed = integer(seed, "seed", minimum=0, maximum=2**32 - 1)
     random.seed(int(seed))
     np.random.seed(int(seed))  # noqa: NPY002 -- seeding the legacy global generator is the point
     torch.manual_seed(int(seed))  # also seeds every CUDA device

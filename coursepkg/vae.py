@@ -23,8 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import data
-from .autoencoders import _activation
+from . import data, layers, runtime, validation
 from .exercise import exercise
 
 __all__ = [
@@ -49,50 +48,27 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 LOG_2PI = math.log(2 * math.pi)
 
 
+def _isotropic_gaussian_log_density(x: torch.Tensor, mean: torch.Tensor, log_sigma) -> torch.Tensor:
+    """log N(x; mean, sigma^2 I) summed over the last dimension, sigma = exp(``log_sigma``) (a number or a scalar
+    tensor): -1/2 ||x - mean||^2 / sigma^2 - D (log sigma + 1/2 log 2 pi). ``x`` and ``mean`` broadcast."""
+    log_sigma = torch.as_tensor(log_sigma, dtype=mean.dtype, device=mean.device)
+    squared = ((x - mean) * torch.exp(-log_sigma)).pow(2).sum(-1)
+    return -0.5 * squared - mean.shape[-1] * (log_sigma + 0.5 * LOG_2PI)
+
+
 # ------------------------------------------------------------------------------------------------ checks
-
-
-def _check_tensor(value, name: str) -> torch.Tensor:
-    if not torch.is_tensor(value):
-        raise TypeError(f"{name} must be a torch tensor, got {type(value).__name__}")
-    if not torch.is_floating_point(value):
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
-    return value
-
-
-def _check_same_shape(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
-    if a.shape != b.shape:
-        raise ValueError(f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
 
 
 def _check_batch(x, width: int, name: str = "x") -> torch.Tensor:
     """``x`` must be a floating tensor of shape (N, width)."""
-    x = _check_tensor(x, name)
+    x = validation.tensor(x, name)
     if x.ndim != 2 or x.shape[1] != width:
         raise ValueError(f"{name} must have shape (N, {width}), got {tuple(x.shape)}")
     return x
 
 
-def _check_finite(x: torch.Tensor, name: str) -> None:
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} has non-finite entries (NaN or infinity)")
-
-
-def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise TypeError(f"k (the number of importance samples) must be an int, got {type(k).__name__}")
-    if k < 1:
-        raise ValueError(f"k (the number of importance samples) must be at least 1, got {k}")
-    return k
-
-
-def _standard_normal(shape, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    """N(0, I) noise of ``shape`` with the dtype and device of ``like``, drawn from ``generator`` if given.
-
-    The noise is drawn on the generator's device (a CPU generator works for a model on a GPU) and then moved.
-    """
-    where = generator.device if generator is not None else like.device
-    return torch.randn(shape, generator=generator, dtype=like.dtype, device=where).to(like.device)
+def _check_sample_count(k) -> int:
+    return validation.integer(k, "k (the number of importance samples)", minimum=1)
 
 
 # ---------------------------------------------------------------------------------------- the Gaussians
@@ -111,8 +87,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gene
     """
     if mu.shape != logvar.shape:
         raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
-    where = generator.device if generator is not None else mu.device
-    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=where).to(mu.device)
+    eps = runtime.randn(mu.shape, mu, generator)
     return mu + torch.exp(0.5 * logvar) * eps
 
 
@@ -135,8 +110,7 @@ def _cholesky(cov: torch.Tensor, name: str) -> torch.Tensor:
     """The lower Cholesky factor of ``cov``, or a ValueError naming ``name`` if it is not positive definite."""
     if cov.ndim < 2 or cov.shape[-1] != cov.shape[-2]:
         raise ValueError(f"{name} must be a square matrix (..., d, d), got shape {tuple(cov.shape)}")
-    if not torch.isfinite(cov).all():
-        raise ValueError(f"{name} has non-finite entries")
+    validation.finite(cov, name)
     scale = cov.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(cov.dtype).tiny)
     if not torch.allclose(cov / scale, cov.mT / scale, rtol=0.0, atol=1e-6):
         raise ValueError(f"{name} must be symmetric (a covariance matrix)")
@@ -179,14 +153,6 @@ def kl_mvn(mu0: torch.Tensor, cov0: torch.Tensor, mu1: torch.Tensor, cov1: torch
 # ------------------------------------------------------------------------------------------ the model
 
 
-def _mlp(widths: Sequence[int], activation: str, last: str) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (width_in, width_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
-        layers.append(nn.Linear(width_in, width_out))
-        layers.append(_activation(last if i == len(widths) - 2 else activation, "activation"))
-    return nn.Sequential(*layers)
-
-
 class VAE(nn.Module):
     """A variational autoencoder with a fully connected encoder and decoder.
 
@@ -213,21 +179,22 @@ class VAE(nn.Module):
     ):
         super().__init__()
         hidden = (hidden,) if isinstance(hidden, int) else tuple(hidden)
-        for name, value in (("x_dim", x_dim), ("z_dim", z_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden):
-            raise ValueError(f"hidden must be a positive int or a sequence of positive ints, got {hidden!r}")
+        x_dim, z_dim = validation.integer(x_dim, "x_dim", minimum=1), validation.integer(z_dim, "z_dim", minimum=1)
+        hidden = tuple(validation.integer(h, f"hidden[{i}]", minimum=1) for i, h in enumerate(hidden))
+        if not hidden:
+            raise ValueError("hidden must name at least one hidden layer width")
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
-        if sigma is not None and (likelihood != "gaussian" or not sigma > 0):
-            raise ValueError(f"sigma must be a positive number and only goes with likelihood='gaussian', got {sigma!r}")
-        _activation(activation, "activation")  # fails early on an unknown name
+        if sigma is not None:
+            if likelihood != "gaussian":
+                raise ValueError(f"sigma (a fixed decoder noise) only goes with likelihood='gaussian', got {sigma!r}")
+            sigma = validation.positive(sigma, "sigma")
+        layers.activation(activation)  # fails early on an unknown name
         self.x_dim, self.hidden, self.z_dim, self.likelihood = x_dim, hidden, z_dim, likelihood
-        self.encoder = _mlp((x_dim, *hidden), activation, activation)
+        self.encoder = layers.mlp((x_dim, *hidden), activation, activation)
         self.mu_head = nn.Linear(hidden[-1], z_dim)
         self.logvar_head = nn.Linear(hidden[-1], z_dim)
-        self.decoder = _mlp((z_dim, *hidden[::-1], x_dim), activation, "identity")
+        self.decoder = layers.mlp((z_dim, *hidden[::-1], x_dim), activation, "identity")
         if likelihood == "gaussian":
             log_sigma = torch.tensor(0.0 if sigma is None else math.log(sigma))
             if sigma is None:
@@ -242,7 +209,7 @@ class VAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """The decoder's output for z of shape (..., z_dim): logits (Bernoulli) or the mean (Gaussian)."""
-        z = _check_tensor(z, "z")
+        z = validation.tensor(z, "z")
         if z.shape[-1] != self.z_dim:
             raise ValueError(f"z must have shape (..., {self.z_dim}), got {tuple(z.shape)}")
         return self.decoder(z)
@@ -260,9 +227,7 @@ class VAE(nn.Module):
         x = x.expand_as(decoded)
         if self.likelihood == "bernoulli":
             return -F.binary_cross_entropy_with_logits(decoded, x, reduction="none").sum(-1)
-        log_sigma = self.log_sigma
-        squared = ((x - decoded) * torch.exp(-log_sigma)).pow(2)
-        return -0.5 * squared.sum(-1) - self.x_dim * (log_sigma + 0.5 * LOG_2PI)
+        return _isotropic_gaussian_log_density(x, decoded, self.log_sigma)
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None):
         """(decoded, mu, logvar): the decoder's output for one reparameterized sample z ~ q_phi(z | x)."""
@@ -275,17 +240,15 @@ class VAE(nn.Module):
 
         With ``draw=True`` x itself is drawn from p_theta(x | z) (binary pixels for the Bernoulli decoder).
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int, got {n!r}")
+        n = validation.integer(n, "n (the number of samples)", minimum=1)
         reference = next(self.parameters())
-        z = _standard_normal((n, self.z_dim), reference, generator)
+        z = runtime.randn((n, self.z_dim), reference, generator)
         mean = self.decoder_mean(z)
         if not draw:
             return mean
         if self.likelihood == "bernoulli":
-            where = generator.device if generator is not None else mean.device
-            return torch.bernoulli(mean.to(where), generator=generator).to(mean.device)
-        return mean + torch.exp(self.log_sigma) * _standard_normal(mean.shape, mean, generator)
+            return (runtime.rand(mean.shape, mean, generator) < mean).to(mean.dtype)
+        return mean + torch.exp(self.log_sigma) * runtime.randn(mean.shape, mean, generator)
 
 
 # -------------------------------------------------------------------------------------------- the ELBO
@@ -310,8 +273,7 @@ def bernoulli_elbo(x: torch.Tensor, logits: torch.Tensor, mu: torch.Tensor, logv
             f"{tuple(logits.shape)}, {tuple(mu.shape)}, {tuple(logvar.shape)}"
         )
     log_likelihood = (x * logits - F.softplus(logits)).sum(dim=-1)
-    kl = 0.5 * (torch.exp(logvar) + mu**2 - 1.0 - logvar).sum(dim=-1)
-    return log_likelihood - kl
+    return log_likelihood - gaussian_kl(mu, logvar)
 
 
 def elbo_terms(model, x: torch.Tensor, generator: torch.Generator | None = None):
@@ -380,7 +342,7 @@ def _log_weight_chunks(
     chunk = _chunk_size(k, n, width, max_elements)
     for start in range(0, k, chunk):
         size = min(chunk, k - start)
-        eps = _standard_normal((size, *mu.shape), mu, generator)
+        eps = runtime.randn((size, *mu.shape), mu, generator)
         if proposal == "prior":
             yield model.log_likelihood(x, model.decode(eps))
             continue
@@ -400,15 +362,14 @@ def _log_mean_exp_streaming(chunks: Iterator[torch.Tensor], k: int) -> torch.Ten
 
 
 def _checked_input(x, k, max_elements) -> tuple[torch.Tensor, int, int]:
-    k = _check_k(k)
-    x = _check_tensor(x, "x")
+    k = _check_sample_count(k)
+    x = validation.tensor(x, "x")
     if x.ndim != 2:
         raise ValueError(f"x must have shape (N, x_dim), got {tuple(x.shape)}")
-    _check_finite(x, "x")
+    validation.finite(x, "x")
     if max_elements is None:  # small chunks stay in the CPU's caches; a GPU wants large ones
         max_elements = 2**20 if x.device.type == "cpu" else 2**24
-    if isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 1:
-        raise ValueError(f"max_elements must be a positive int, got {max_elements!r}")
+    max_elements = validation.integer(max_elements, "max_elements", minimum=1)
     return x, k, max_elements
 
 
@@ -483,15 +444,14 @@ def interpolate(model, x0: torch.Tensor, x1: torch.Tensor, steps: int = 10) -> t
     spaced in [0, 1] (both ends included), decoded to the mean of p_theta(x | z). x0 and x1 have shape (x_dim,)
     or (1, x_dim).
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ValueError(f"steps must be an int >= 2 (the two endpoints included), got {steps!r}")
+    steps = validation.integer(steps, "steps (the two endpoints included)", minimum=2)
     ends = []
     for name, point in (("x0", x0), ("x1", x1)):
-        point = _check_tensor(point, name)
+        point = validation.tensor(point, name)
         point = point.reshape(1, -1) if point.ndim == 1 or (point.ndim == 2 and point.shape[0] == 1) else None
         if point is None:
             raise ValueError(f"{name} must be one example of shape (x_dim,) or (1, x_dim)")
-        _check_finite(point, name)
+        validation.finite(point, name)
         ends.append(model.encode(point)[0])
     t = torch.linspace(0.0, 1.0, steps, dtype=ends[0].dtype, device=ends[0].device).unsqueeze(1)
     return model.decoder_mean((1 - t) * ends[0] + t * ends[1])
@@ -527,13 +487,12 @@ class LinearGaussian(nn.Module):
         dtype: torch.dtype = torch.float64,
     ):
         super().__init__()
-        if not (isinstance(x_dim, int) and isinstance(z_dim, int) and x_dim >= 1 and z_dim >= 1):
-            raise ValueError(f"x_dim and z_dim must be positive ints, got {x_dim!r} and {z_dim!r}")
-        if not sigma > 0 or not variance_scale > 0:
-            raise ValueError(f"sigma and variance_scale must be positive, got {sigma!r} and {variance_scale!r}")
+        x_dim, z_dim = validation.integer(x_dim, "x_dim", minimum=1), validation.integer(z_dim, "z_dim", minimum=1)
+        sigma = validation.positive(sigma, "sigma")
+        variance_scale = validation.positive(variance_scale, "variance_scale")
         generator = torch.Generator().manual_seed(seed)
-        W = torch.randn(x_dim, z_dim, generator=generator, dtype=dtype) if W is None else _check_tensor(W, "W")
-        b = torch.randn(x_dim, generator=generator, dtype=dtype) if b is None else _check_tensor(b, "b")
+        W = torch.randn(x_dim, z_dim, generator=generator, dtype=dtype) if W is None else validation.tensor(W, "W")
+        b = torch.randn(x_dim, generator=generator, dtype=dtype) if b is None else validation.tensor(b, "b")
         if W.shape != (x_dim, z_dim) or b.shape != (x_dim,):
             raise ValueError(
                 f"W must have shape {(x_dim, z_dim)} and b shape {(x_dim,)}, got {tuple(W.shape)}, {tuple(b.shape)}"
@@ -579,8 +538,7 @@ class LinearGaussian(nn.Module):
 
     def log_likelihood(self, x: torch.Tensor, decoded: torch.Tensor) -> torch.Tensor:
         """log N(x; decoded, sigma^2 I), summed over the D coordinates."""
-        squared = (x - decoded).pow(2).sum(-1) / self.sigma**2
-        return -0.5 * squared - self.x_dim * (math.log(self.sigma) + 0.5 * LOG_2PI)
+        return _isotropic_gaussian_log_density(x, decoded, math.log(self.sigma))
 
 
 # ---------------------------------------------------------------------------- gradient estimators
@@ -598,12 +556,13 @@ def gradient_estimates(f, mu: torch.Tensor, logvar: torch.Tensor, n: int, estima
     """
     if estimator not in ("reparameterization", "score"):
         raise ValueError(f"estimator must be 'reparameterization' or 'score', got {estimator!r}")
-    mu, logvar = _check_tensor(mu, "mu"), _check_tensor(logvar, "logvar")
-    _check_same_shape(mu, logvar, "mu", "logvar")
+    mu, logvar = validation.tensor(mu, "mu"), validation.tensor(logvar, "logvar")
+    validation.same_shape(mu, logvar, ("mu", "logvar"))
     if mu.ndim != 1:
         raise ValueError(f"mu must have shape (d,), got {tuple(mu.shape)}")
+    n = validation.integer(n, "n (the number of estimates)", minimum=1)
     sigma = torch.exp(0.5 * logvar.detach())
-    eps = _standard_normal((n, mu.shape[0]), mu, generator)
+    eps = runtime.randn((n, mu.shape[0]), mu, generator)
     if estimator == "score":
         with torch.no_grad():
             z = mu.detach() + sigma * eps

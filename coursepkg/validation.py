@@ -17,6 +17,8 @@ import numpy as np
 __all__ = [
     "array",
     "check_generator",
+    "checks_values",
+    "finite",
     "integer",
     "is_tensor",
     "number",
@@ -24,6 +26,7 @@ __all__ = [
     "probability",
     "same_shape",
     "tensor",
+    "within",
 ]
 
 
@@ -139,3 +142,40 @@ def check_generator(generator, name: str = "generator"):
     if generator is not None and (torch is None or not isinstance(generator, torch.Generator)):
         raise TypeError(f"{name} must be a torch.Generator or None, got {_type_name(generator)}")
     return generator
+
+
+def checks_values(value) -> bool:
+    """True when a check of ``value``'s entries (finite, in a range) should run: for NumPy data and CPU tensors.
+
+    The course's rule for value checks: reading a tensor's entries back to the host makes the host wait for every
+    kernel queued on an accelerator, so a value check inside a training step would stall a GPU at every step.
+    Value checks therefore run on the CPU only (where they cost one pass over the data); shapes and dtypes, which
+    the host knows without waiting, are checked on every device.
+    """
+    return not is_tensor(value) or value.device.type == "cpu"
+
+
+def finite(value, name: str) -> None:
+    """Raise a ``ValueError`` naming ``name`` when the tensor ``value`` has a NaN or an infinity (on the CPU only:
+    see :func:`checks_values`)."""
+    if checks_values(value) and not bool(value.isfinite().all()):
+        raise ValueError(f"{name} has non-finite entries (NaN or infinity)")
+
+
+def within(value, name: str, low: float, high: float, *, open_interval: bool = False, what: str = "") -> None:
+    """Raise a ``ValueError`` naming ``name`` when an entry of the tensor ``value`` lies outside [low, high] (or
+    (low, high) with ``open_interval=True``; NaN is outside) -- on the CPU only (see :func:`checks_values`).
+
+    ``what`` says what the entries are (``"activations (e.g. sigmoid units)"``) for the message.
+    """
+    if not checks_values(value) or value.numel() == 0:
+        return
+    inside = (value > low) & (value < high) if open_interval else (value >= low) & (value <= high)
+    if not bool(inside.all()):
+        left, right = ("(", ")") if open_interval else ("[", "]")
+        found = value.detach().double()
+        about = f" ({what})" if what else ""
+        raise ValueError(
+            f"{name}{about} must lie in {left}{low:g}, {high:g}{right}, got values in "
+            f"[{float(found.min()):g}, {float(found.max()):g}]" + (" and NaN" if bool(found.isnan().any()) else "")
+        )

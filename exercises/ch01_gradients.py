@@ -10,6 +10,8 @@ Replace each `raise NotImplementedError(...)` by your code. Check a function wit
 
 import numpy as np  # noqa: F401 (the reference solution uses it)
 
+from coursepkg import validation  # noqa: F401 (the reference solution uses it)
+
 
 def least_squares_grad(X, t, w):
     """The gradient of the least-squares error E(w) = ½ Σ_n (x_nᵀw − t_n)², eq. (eq-ch1-ls-grad):

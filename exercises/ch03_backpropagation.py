@@ -10,7 +10,10 @@ Replace each `raise NotImplementedError(...)` by your code. Check a function wit
 
 import numpy as np  # noqa: F401 (the reference solution uses it)
 
-from coursepkg import nn  # noqa: F401 (the reference solution uses it)
+from coursepkg import (
+    nn,  # noqa: F401 (the reference solution uses it)
+    validation,  # noqa: F401 (the reference solution uses it)
+)
 
 
 def logistic_least_squares_signals(w, b, x, t, lam=0.0):

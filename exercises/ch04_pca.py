@@ -17,8 +17,9 @@ def pca_eig(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     ``X`` is a NumPy array of shape (n, d), one example per row. Centre it, ``Xc = X - mean``, form the sample
     covariance ``Sigma = Xc^T Xc / (n - 1)`` of shape (d, d), decompose ``Sigma = P Lambda P^T`` and return
     ``(components, variances)``: ``components`` of shape (k, d) holds the k eigenvectors of the largest
-    eigenvalues as rows (``U^T = P_k^T``), largest first; ``variances`` of shape (k,) holds those eigenvalues,
-    the variance of the data along each component, in decreasing order. (Each eigenvector's sign is arbitrary.)
+    eigenvalues as rows (the encoder ``U = P_k^T``), largest first; ``variances`` of shape (k,) holds those
+    eigenvalues, the variance of the data along each component, in decreasing order. (Each eigenvector's sign is
+    arbitrary.)
     """
     raise NotImplementedError(
         "Centre X with its column means, form the covariance C = Xc.T @ Xc / (n - 1), take np.linalg.eigh(C) "
@@ -44,10 +45,15 @@ def principal_angles(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     (e.g. from a QR decomposition), the singular values of ``Q_A^T Q_B`` are the cosines of the min(p, q)
     principal angles (eq-ch4-principal-angles). Return the angles as an array of shape (min(p, q),), smallest
     first. Two equal subspaces have all angles 0; orthogonal ones have all angles pi/2.
+
+    A cosine near 1 cannot tell small angles apart (cos(1e-9) rounds to 1), so angles up to pi/4 come from their
+    sines instead: with ``Q_A`` the basis of the larger subspace, the singular values of ``Q_B - Q_A Q_A^T Q_B``
+    (what is left of ``Q_B`` outside A's subspace) are the sines (Bjorck and Golub, 1973).
     """
     raise NotImplementedError(
-        "Orthonormalise the columns of A and B (np.linalg.qr), take the singular values s of Qa.T @ Qb, clip "
-        "them to [-1, 1] and return np.arccos(s): arccos of decreasing cosines is increasing."
+        "Orthonormalise the columns of A and B (np.linalg.qr), with Qa the basis of the larger subspace. The "
+        "singular values of M = Qa.T @ Qb are the cosines, those of Qb - Qa @ M the sines (both decreasing): "
+        "take arcsin of the sines for angles up to pi/4 (cosine**2 >= 1/2) and arccos of the cosines beyond."
     )
 
 

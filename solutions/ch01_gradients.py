@@ -6,7 +6,8 @@ do not edit by hand: edit the module and generate again.
 
 import numpy as np
 
-from coursepkg.gd import _as_array, _batch_gradient, _check_batching, _count, _least_squares_inputs, _positive
+from coursepkg import validation
+from coursepkg.gd import _batch_gradient, _check_batching, _least_squares_inputs
 
 
 def least_squares_grad(X, t, w):
@@ -35,13 +36,13 @@ def halving_step(f, w, g, lr, max_halvings=50):
     minimum to machine precision, or g is not a descent direction), returns (w, 0.0): f never increases.
     """
     ### BEGIN SOLUTION
-    w = _as_array(w, "w")
-    g = _as_array(g, "g")
+    w = validation.array(w, "w")
+    g = validation.array(g, "g")
     if g.shape != w.shape:
         raise ValueError(f"g has shape {g.shape} but w has shape {w.shape}; they must match")
-    eta = _positive(lr, "lr")
+    eta = validation.positive(lr, "lr")
     current = float(f(w))
-    for _ in range(_count(max_halvings, "max_halvings", 0) + 1):
+    for _ in range(validation.integer(max_halvings, "max_halvings", minimum=0) + 1):
         candidate = w - eta * g
         if float(f(candidate)) < current:  # False for nan, so a non-finite value also halves
             return candidate, eta
@@ -64,9 +65,9 @@ def sgd_epoch(grad_on_batch, w, n, batch_size, lr, seed):
     of the shuffle. Returns the (d,) weights after the epoch.
     """
     ### BEGIN SOLUTION
-    w = _as_array(w, "w")
+    w = validation.array(w, "w")
     n, batch_size = _check_batching(n, batch_size)
-    lr = _positive(lr, "lr")
+    lr = validation.positive(lr, "lr")
     order = np.random.default_rng(seed).permutation(n)
     for start in range(0, n, batch_size):
         w = w - lr * _batch_gradient(grad_on_batch, w, order[start : start + batch_size])
@@ -84,8 +85,8 @@ def numerical_gradient(f, w, eps=1e-6):
     shape.
     """
     ### BEGIN SOLUTION
-    w = _as_array(w, "w")
-    eps = _positive(eps, "eps")
+    w = validation.array(w, "w")
+    eps = validation.positive(eps, "eps")
     gradient = np.empty_like(w)
     for i in np.ndindex(w.shape):
         step = np.zeros_like(w)
@@ -104,7 +105,7 @@ def relu_jacobian(x):
     the (d, d) Jacobian matrix, entry [i, j] = ∂v_i/∂x_j.
     """
     ### BEGIN SOLUTION
-    x = _as_array(x, "x", ndim=1)
+    x = validation.array(x, "x", ndim=1)
     return np.diag((x > 0).astype(np.float64))
     ### END SOLUTION
 
@@ -117,8 +118,8 @@ def linear_jacobian(W, x, wrt="x"):
     = δ_ij x_k (1 when i = j, 0 otherwise, times x_k).
     """
     ### BEGIN SOLUTION
-    W = _as_array(W, "W", ndim=2)
-    x = _as_array(x, "x", ndim=1)
+    W = validation.array(W, "W", ndim=2)
+    x = validation.array(x, "x", ndim=1)
     if W.shape[1] != x.shape[0]:
         raise ValueError(f"W has {W.shape[1]} columns but x has {x.shape[0]} entries; they must match")
     if wrt == "x":

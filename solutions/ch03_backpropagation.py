@@ -6,8 +6,8 @@ do not edit by hand: edit the module and generate again.
 
 import numpy as np
 
-from coursepkg import nn
-from coursepkg.backprop import _array, _check_two_layer
+from coursepkg import nn, validation
+from coursepkg.backprop import _check_two_layer
 
 
 def logistic_least_squares_signals(w, b, x, t, lam=0.0):
@@ -21,12 +21,10 @@ def logistic_least_squares_signals(w, b, x, t, lam=0.0):
     * ``"w_bar"`` and ``"b_bar"``: dL_reg/dw and dL_reg/db, numbers (summed over the examples).
     """
     ### BEGIN SOLUTION
-    w, b, lam = (float(_array(v, n, 0)) for v, n in ((w, "w"), (b, "b"), (lam, "lam")))
-    if lam < 0:
-        raise ValueError(f"lam, the weight of the regulariser, must be non-negative, got {lam}")
-    x, t = _array(x, "x", (0, 1)), _array(t, "t", (0, 1))
-    if x.shape != t.shape:
-        raise ValueError(f"x and t must have the same shape, got {x.shape} and {t.shape}")
+    w, b = (float(validation.array(v, name, ndim=0)) for v, name in ((w, "w"), (b, "b")))
+    lam = validation.number(lam, "lam, the weight of the regulariser,", minimum=0.0)
+    x, t = validation.array(x, "x", ndim=(0, 1)), validation.array(t, "t", ndim=(0, 1))
+    validation.same_shape(x, t, ("x", "t"))
     z = w * x + b
     y = nn.logistic(z)
     y_bar = y - t
@@ -68,13 +66,11 @@ def softmax_cross_entropy_backward(z, t):
     large logits.
     """
     ### BEGIN SOLUTION
-    z, t = _array(z, "z", (1, 2)), _array(t, "t", (1, 2))
-    if z.shape != t.shape:
-        raise ValueError(f"z and t must have the same shape, got {z.shape} and {t.shape}")
+    z, t = validation.array(z, "z", ndim=(1, 2)), validation.array(t, "t", ndim=(1, 2))
+    validation.same_shape(z, t, ("z", "t"))
     if np.any(t < 0) or not np.allclose(t.sum(axis=-1), 1.0):
         raise ValueError("each row of t must be a probability distribution (non-negative, summing to 1)")
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True) - t
+    return nn.softmax(z) - t  # nn.softmax subtracts each row's maximum first
     ### END SOLUTION
 
 
@@ -85,7 +81,8 @@ def matmul_backward(A, B, out_grad):
     ``(A_bar, B_bar)`` of dL/dA (shape (m, k)) and dL/dB (shape (k, n)). The engine's ``@`` uses this rule.
     """
     ### BEGIN SOLUTION
-    A, B, out_grad = _array(A, "A", 2), _array(B, "B", 2), _array(out_grad, "out_grad", 2)
+    A, B = validation.array(A, "A", ndim=2), validation.array(B, "B", ndim=2)
+    out_grad = validation.array(out_grad, "out_grad", ndim=2)
     if A.shape[1] != B.shape[0] or out_grad.shape != (A.shape[0], B.shape[1]):
         raise ValueError(
             f"A {A.shape} @ B {B.shape} needs A.shape[1] == B.shape[0] and out_grad of shape "

@@ -6,7 +6,7 @@ do not edit by hand: edit the module and generate again.
 
 import numpy as np
 
-from coursepkg.pca import _check_matrix, _check_n_components, _check_rule_inputs
+from coursepkg.pca import _check_n_components, _check_rule_inputs, _matrix
 
 
 def pca_eig(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -15,11 +15,12 @@ def pca_eig(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     ``X`` is a NumPy array of shape (n, d), one example per row. Centre it, ``Xc = X - mean``, form the sample
     covariance ``Sigma = Xc^T Xc / (n - 1)`` of shape (d, d), decompose ``Sigma = P Lambda P^T`` and return
     ``(components, variances)``: ``components`` of shape (k, d) holds the k eigenvectors of the largest
-    eigenvalues as rows (``U^T = P_k^T``), largest first; ``variances`` of shape (k,) holds those eigenvalues,
-    the variance of the data along each component, in decreasing order. (Each eigenvector's sign is arbitrary.)
+    eigenvalues as rows (the encoder ``U = P_k^T``), largest first; ``variances`` of shape (k,) holds those
+    eigenvalues, the variance of the data along each component, in decreasing order. (Each eigenvector's sign is
+    arbitrary.)
     """
     ### BEGIN SOLUTION
-    X = _check_matrix(X, "X", min_rows=2)
+    X = _matrix(X, "X", min_rows=2)
     k = _check_n_components(k, X.shape[1], X.shape[0])
     Xc = X - X.mean(axis=0)
     covariance = Xc.T @ Xc / (X.shape[0] - 1)
@@ -50,15 +51,25 @@ def principal_angles(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     (e.g. from a QR decomposition), the singular values of ``Q_A^T Q_B`` are the cosines of the min(p, q)
     principal angles (eq-ch4-principal-angles). Return the angles as an array of shape (min(p, q),), smallest
     first. Two equal subspaces have all angles 0; orthogonal ones have all angles pi/2.
+
+    A cosine near 1 cannot tell small angles apart (cos(1e-9) rounds to 1), so angles up to pi/4 come from their
+    sines instead: with ``Q_A`` the basis of the larger subspace, the singular values of ``Q_B - Q_A Q_A^T Q_B``
+    (what is left of ``Q_B`` outside A's subspace) are the sines (Bjorck and Golub, 1973).
     """
     ### BEGIN SOLUTION
-    A, B = _check_matrix(A, "A"), _check_matrix(B, "B")
+    A, B = _matrix(A, "A"), _matrix(B, "B")
     if A.shape[0] != B.shape[0]:
         raise ValueError(f"A and B must have the same number of rows (the dimension d), got {A.shape} and {B.shape}")
+    if A.shape[1] < B.shape[1]:
+        A, B = B, A  # the angles are symmetric; project the smaller basis onto the larger subspace
     qa, _ = np.linalg.qr(A)
     qb, _ = np.linalg.qr(B)
-    cosines = np.linalg.svd(qa.T @ qb, compute_uv=False)  # decreasing
-    return np.arccos(np.clip(cosines, -1.0, 1.0))
+    overlap = qa.T @ qb
+    cosines = np.linalg.svd(overlap, compute_uv=False)  # decreasing: the smallest angle first
+    sines = np.linalg.svd(qb - qa @ overlap, compute_uv=False)[::-1]  # increasing: the smallest angle first
+    from_sines = np.arcsin(np.clip(sines, 0.0, 1.0))
+    from_cosines = np.arccos(np.clip(cosines, 0.0, 1.0))
+    return np.where(cosines**2 >= 0.5, from_sines, from_cosines)
     ### END SOLUTION
 
 

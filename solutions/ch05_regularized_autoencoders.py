@@ -6,7 +6,8 @@ do not edit by hand: edit the module and generate again.
 
 import torch
 
-from coursepkg.autoencoders import _check_activations, _check_generator, _check_k, _check_rho, _check_tensor
+from coursepkg import runtime, validation
+from coursepkg.autoencoders import _check_activations, _check_code_size, _check_rho
 
 
 def bernoulli_kl(rho, rho_hat: torch.Tensor) -> torch.Tensor:
@@ -18,10 +19,9 @@ def bernoulli_kl(rho, rho_hat: torch.Tensor) -> torch.Tensor:
     [0, 1]) broadcast against each other. The result is infinite where ``rho_hat`` is 0 or 1.
     """
     ### BEGIN SOLUTION
-    _check_tensor(rho_hat, "rho_hat")
+    validation.tensor(rho_hat, "rho_hat")
     _check_rho(rho)
-    if not bool(((rho_hat >= 0) & (rho_hat <= 1)).all()):
-        raise ValueError("rho_hat must hold probabilities in [0, 1]")
+    validation.within(rho_hat, "rho_hat", 0.0, 1.0, what="probabilities")
     rho = torch.as_tensor(rho, dtype=rho_hat.dtype, device=rho_hat.device)
     return rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
     ### END SOLUTION
@@ -43,8 +43,7 @@ def kl_sparsity_penalty(h: torch.Tensor, rho: float, *, eps: float = 1e-6) -> to
     _check_activations(h, "h")
     _check_rho(rho)
     rho_hat = h.mean(dim=0).clamp(eps, 1 - eps)
-    kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
-    return kl.sum()
+    return bernoulli_kl(rho, rho_hat).sum()
     ### END SOLUTION
 
 
@@ -56,8 +55,8 @@ def top_k_sparse(h: torch.Tensor, k: int) -> torch.Tensor:
     entries only. ``k`` must be an int in [1, m].
     """
     ### BEGIN SOLUTION
-    _check_tensor(h, "h", ndim=2)
-    _check_k(k, h.shape[1])
+    validation.tensor(h, "h", ndim=2)
+    _check_code_size(k, h.shape[1])
     kept = torch.topk(h, k, dim=1).indices
     mask = torch.zeros_like(h).scatter(1, kept, 1.0)
     return h * mask
@@ -73,11 +72,11 @@ def masking_noise(x: torch.Tensor, p: float, *, generator: torch.Generator | Non
     entries with u < p. Return a new tensor of x's shape, dtype and device.
     """
     ### BEGIN SOLUTION
-    _check_tensor(x, "x")
-    _check_generator(generator, x)
-    if not (isinstance(p, (int, float)) and 0 <= p < 1):
-        raise ValueError(f"p must be a probability in [0, 1), got {p!r}")
-    u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    validation.tensor(x, "x")
+    p = validation.probability(p, "p (the probability of masking an entry)")
+    if p == 1.0:
+        raise ValueError("p (the probability of masking an entry) must be < 1: p = 1 would mask every entry")
+    u = runtime.rand(x.shape, x, generator)
     return torch.where(u < p, torch.zeros_like(x), x)
     ### END SOLUTION
 
@@ -94,8 +93,8 @@ def sigmoid_contractive_penalty(W: torch.Tensor, h: torch.Tensor) -> torch.Tenso
     examples (a scalar), which equals ``contractive_penalty(encoder, x)`` at a fraction of its cost.
     """
     ### BEGIN SOLUTION
-    _check_tensor(W, "W", ndim=2)
-    _check_tensor(h, "h", ndim=2)
+    validation.tensor(W, "W", ndim=2)
+    validation.tensor(h, "h", ndim=2)
     if h.shape[1] != W.shape[0]:
         raise ValueError(
             f"h has {h.shape[1]} units but W has {W.shape[0]} rows: expected W of shape (m, d) and h of shape (N, m)"

@@ -7,6 +7,7 @@ do not edit by hand: edit the module and generate again.
 import torch
 import torch.nn.functional as F
 
+from coursepkg import runtime
 from coursepkg.vae import _cholesky
 
 
@@ -20,8 +21,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gene
     ### BEGIN SOLUTION
     if mu.shape != logvar.shape:
         raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
-    where = generator.device if generator is not None else mu.device
-    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=where).to(mu.device)
+    eps = runtime.randn(mu.shape, mu, generator)
     return mu + torch.exp(0.5 * logvar) * eps
     ### END SOLUTION
 
@@ -83,8 +83,7 @@ def bernoulli_elbo(x: torch.Tensor, logits: torch.Tensor, mu: torch.Tensor, logv
             f"{tuple(logits.shape)}, {tuple(mu.shape)}, {tuple(logvar.shape)}"
         )
     log_likelihood = (x * logits - F.softplus(logits)).sum(dim=-1)
-    kl = 0.5 * (torch.exp(logvar) + mu**2 - 1.0 - logvar).sum(dim=-1)
-    return log_likelihood - kl
+    return log_likelihood - gaussian_kl(mu, logvar)
     ### END SOLUTION
 
 

@@ -44,22 +44,27 @@ def test_k_sparse_autoencoder_codes_have_k_active_units():
     z = model.encode(torch.randn(6, 20))
     assert ((z != 0).sum(dim=1) == 3).all()
     assert torch.equal(model(torch.ones(2, 20)), model.decode(model.encode(torch.ones(2, 20))))
-    with pytest.raises(ValueError, match="k must be in"):
+    with pytest.raises(ValueError, match=r"k \(the number of code units kept\) must be <= 12, got 13"):
         ae.KSparseAutoencoder((20, 12), k=13)
+    with pytest.raises(TypeError, match="k .* must be an integer, got bool"):
+        ae.KSparseAutoencoder((20, 12), k=True)
+    with pytest.raises(TypeError, match=r"dims\[1\] must be an integer"):
+        ae.MLPAutoencoder((20, True))
 
 
 # ------------------------------------------------------------------------------------- sparsity penalties
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_bernoulli_kl_matches_torch_distributions(seed):
+def test_bernoulli_kl_matches_torch_distributions(seed, float64_device):
     rng = np.random.default_rng(seed)
     rho, rho_hat = rng.uniform(0.01, 0.99, size=7), torch.tensor(rng.uniform(0.001, 0.999, size=7))
     expected = kl_divergence(Bernoulli(probs=torch.tensor(rho)), Bernoulli(probs=rho_hat))
-    torch.testing.assert_close(ae.bernoulli_kl(torch.tensor(rho), rho_hat), expected, rtol=1e-10, atol=1e-12)
+    rho_on, rho_hat_on = torch.tensor(rho).to(float64_device), rho_hat.to(float64_device)
+    torch.testing.assert_close(ae.bernoulli_kl(rho_on, rho_hat_on).cpu(), expected, rtol=1e-10, atol=1e-12)
     scalar = float(rho[0])
     expected = kl_divergence(Bernoulli(probs=torch.full((7,), scalar, dtype=torch.float64)), Bernoulli(probs=rho_hat))
-    torch.testing.assert_close(ae.bernoulli_kl(scalar, rho_hat), expected, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(ae.bernoulli_kl(scalar, rho_hat_on).cpu(), expected, rtol=1e-10, atol=1e-12)
 
 
 @settings(max_examples=60, deadline=None)
@@ -82,20 +87,21 @@ def test_bernoulli_kl_boundaries_and_errors():
     values = ae.bernoulli_kl(0.3, torch.tensor([0.0, 0.3, 1.0]))
     assert math.isinf(values[0]) and values[1] == 0 and math.isinf(values[2])
     for rho in (0.0, 1.0, -0.1, 1.5):
-        with pytest.raises(ValueError, match="rho must lie in the open interval"):
+        with pytest.raises(ValueError, match=r"rho must lie in \(0, 1\)"):
             ae.bernoulli_kl(rho, torch.tensor([0.5]))
     with pytest.raises(ValueError, match="rho_hat"):
         ae.bernoulli_kl(0.5, torch.tensor([1.2]))
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_kl_sparsity_penalty_sums_the_kl_of_mean_activations(seed):
+def test_kl_sparsity_penalty_sums_the_kl_of_mean_activations(seed, float64_device):
     rng = np.random.default_rng(seed)
     h = torch.tensor(rng.uniform(0, 1, size=(int(rng.integers(2, 50)), int(rng.integers(1, 20)))))
     rho = float(rng.uniform(0.01, 0.5))
     rho_hat = h.sum(dim=0) / h.shape[0]
     expected = kl_divergence(Bernoulli(probs=torch.full_like(rho_hat, rho)), Bernoulli(probs=rho_hat)).sum()
-    torch.testing.assert_close(ae.kl_sparsity_penalty(h, rho), expected, rtol=1e-10, atol=1e-12)
+    got = ae.kl_sparsity_penalty(h.to(float64_device), rho).cpu()
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_kl_sparsity_penalty_is_zero_exactly_when_mean_activation_is_rho():
@@ -146,9 +152,9 @@ def test_top_k_sparse_keeps_the_k_largest(n, m, drawn):
 def test_top_k_sparse_errors():
     h = torch.randn(2, 5)
     for k in (0, 6, -1):
-        with pytest.raises(ValueError, match=r"k must be in \[1, 5\]"):
+        with pytest.raises(ValueError, match=r"k \(the number of code units kept\) must be (>= 1|<= 5)"):
             ae.top_k_sparse(h, k)
-    with pytest.raises(TypeError, match="k must be an int"):
+    with pytest.raises(TypeError, match="k .* must be an integer"):
         ae.top_k_sparse(h, 2.0)
     with pytest.raises(ValueError, match="2-D"):
         ae.top_k_sparse(torch.randn(5), 2)
@@ -172,7 +178,9 @@ def test_masking_noise_statistics(p):
 
 def test_masking_noise_errors():
     for p in (1.0, -0.1, 2):
-        with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\)"):
+        with pytest.raises(
+            ValueError, match=r"p \(the probability of masking an entry\) must (lie in \[0, 1\]|be < 1)"
+        ):
             ae.masking_noise(torch.rand(3), p)
     with pytest.raises(TypeError, match="generator"):
         ae.masking_noise(torch.rand(3), 0.5, generator=0)
@@ -204,13 +212,14 @@ def _jacobian_squared_norms(function, x: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_contractive_penalty_matches_autograd_jacobians(seed):
+def test_contractive_penalty_matches_autograd_jacobians(seed, float64_device):
     torch.manual_seed(seed)
     encoder = torch.nn.Sequential(torch.nn.Linear(7, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3)).double()
     x = torch.randn(4, 7, dtype=torch.float64)
     expected = _jacobian_squared_norms(encoder, x)
-    torch.testing.assert_close(ae.contractive_penalty(encoder, x, reduction="none"), expected)
-    torch.testing.assert_close(ae.contractive_penalty(encoder, x), expected.mean())
+    encoder, x = encoder.to(float64_device), x.to(float64_device)
+    torch.testing.assert_close(ae.contractive_penalty(encoder, x, reduction="none").cpu(), expected)
+    torch.testing.assert_close(ae.contractive_penalty(encoder, x).cpu(), expected.mean())
 
 
 def test_contractive_penalty_is_differentiable_in_the_parameters():
@@ -229,16 +238,17 @@ def test_contractive_penalty_is_differentiable_in_the_parameters():
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_sigmoid_closed_form_equals_the_jacobian_norm(seed):
+def test_sigmoid_closed_form_equals_the_jacobian_norm(seed, float64_device):
     torch.manual_seed(seed)
     d, m, n = 9, 6, 5
     layer = torch.nn.Linear(d, m).double()
     x = torch.randn(n, d, dtype=torch.float64)
-    h = torch.sigmoid(layer(x))
     expected = _jacobian_squared_norms(lambda v: torch.sigmoid(layer(v)), x).mean()
-    torch.testing.assert_close(ae.sigmoid_contractive_penalty(layer.weight, h), expected)
+    layer, x = layer.to(float64_device), x.to(float64_device)
+    h = torch.sigmoid(layer(x))
+    torch.testing.assert_close(ae.sigmoid_contractive_penalty(layer.weight, h).cpu(), expected)
     encoder = torch.nn.Sequential(layer, torch.nn.Sigmoid())
-    torch.testing.assert_close(ae.contractive_penalty(encoder, x), expected)
+    torch.testing.assert_close(ae.contractive_penalty(encoder, x).cpu(), expected)
 
 
 def test_contractive_errors():
@@ -343,3 +353,16 @@ def test_denoising_autoencoder_beats_the_noisy_input_and_a_plain_autoencoder(mni
     }
     assert errors["denoising"] < 0.5 * errors["plain"], errors
     assert errors["denoising"] < 0.2 * noisy_error, (errors, noisy_error)
+
+
+def test_one_layer_builder_for_every_fully_connected_model():
+    from coursepkg import layers, vae
+
+    stack = layers.mlp((6, 4, 2), "tanh", "sigmoid")
+    assert [type(m).__name__ for m in stack] == ["Linear", "Tanh", "Linear", "Sigmoid"]
+    assert [m.out_features for m in stack if isinstance(m, torch.nn.Linear)] == [4, 2]
+    with pytest.raises(ValueError, match="code_activation must be one of"):
+        ae.MLPAutoencoder((4, 2), code_activation="swish")
+    model = vae.VAE(6, (5, 4), 2)
+    assert [type(m).__name__ for m in model.decoder] == ["Linear", "ReLU"] * 2 + ["Linear", "Identity"]
+    assert "_activation" not in vars(vae) and "autoencoders" not in vars(vae)

@@ -243,17 +243,50 @@ def test_topological_order_puts_parents_first():
         assert all(position[id(parent)] < position[id(node)] for parent in node.parents)
 
 
-def test_backward_twice_gives_the_same_error_signals_not_twice_them():
-    w = Value(np.array([1.0, -2.0]))
+def test_backward_twice_accumulates_like_torch_and_zero_grad_resets():
+    w_np = np.array([1.0, -2.0])
+    w = Value(w_np)
     loss = (w * w).sum()
     loss.backward()
     first = w.grad.copy()
+    np.testing.assert_allclose(first, 2 * w_np)
+    loss.backward()
+    tw = leaf(w_np)
+    t_loss = (tw * tw).sum()
+    t_loss.backward(retain_graph=True)
+    t_loss.backward()
+    np.testing.assert_allclose(w.grad, tw.grad.numpy(), **TIGHT)  # both added the second pass to the first
+    np.testing.assert_allclose(w.grad, 2 * first, **TIGHT)
+    other = (w * 3.0).sum()  # another output sharing w: its gradient is added too, as in torch
+    other.backward()
+    (tw * 3.0).sum().backward()
+    np.testing.assert_allclose(w.grad, tw.grad.numpy(), **TIGHT)
+    np.testing.assert_allclose(w.grad, 2 * first + 3.0, **TIGHT)
+    loss.zero_grad()
+    assert all(np.all(node.grad == 0) for node in bp.topological_order(loss))
     loss.backward()
     np.testing.assert_array_equal(w.grad, first)
-    np.testing.assert_allclose(first, 2 * w.data)
-    other = (w * 3.0).sum()  # another output sharing w: its backward pass replaces w's error signal
-    other.backward()
-    np.testing.assert_array_equal(w.grad, [3.0, 3.0])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_second_pass_adds_exactly_one_more_gradient_through_intermediate_nodes(seed):
+    """Intermediate nodes keep their accumulated .grad, but each pass propagates only its own error signals: the
+    leaves get 2x the gradient after two passes, as in torch (a pass that sent the stored .grad would give 3x)."""
+    rng = np.random.default_rng(seed)
+    x_np, W_np = rng.normal(size=3), rng.normal(size=(4, 3))
+    x, W = Value(x_np), Value(W_np)
+    hidden = (W @ x).tanh()
+    out = (hidden * hidden).sum() + hidden.sum()
+    out.backward()
+    out.backward()
+    tx, tW = leaf(x_np), leaf(W_np)
+    t_hidden = torch.tanh(tW @ tx)
+    t_hidden.retain_grad()
+    t_out = (t_hidden * t_hidden).sum() + t_hidden.sum()
+    t_out.backward(retain_graph=True)
+    t_out.backward()
+    for ours, theirs in ((x, tx), (W, tW), (hidden, t_hidden)):
+        np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), **TIGHT)
 
 
 def test_backward_on_a_non_scalar_needs_grad():
@@ -311,7 +344,7 @@ def test_logistic_least_squares_rejects_mismatched_inputs():
         bp.logistic_least_squares_signals(1.0, 0.0, np.ones(3), np.ones(2), 0.0)
     with pytest.raises(ValueError, match="x must be finite"):
         bp.logistic_least_squares_signals(1.0, 0.0, np.nan, 0.0, 0.0)
-    with pytest.raises(ValueError, match="lam, the weight of the regulariser, must be non-negative"):
+    with pytest.raises(ValueError, match=r"lam, the weight of the regulariser, must lie in \[0, inf\]"):
         bp.logistic_least_squares_signals(1.0, 0.0, 1.0, 0.0, -1.0)
     with pytest.raises(ValueError, match="w must have 0 dimension"):
         bp.logistic_least_squares_signals(np.ones(2), 0.0, 1.0, 0.0, 0.0)
@@ -484,7 +517,7 @@ def test_count_paths_agrees_with_enumerating_them_on_random_dags(seed):
 
 
 def test_count_paths_rejects_cycles_and_ambiguous_outputs():
-    with pytest.raises(ValueError, match="cycle"):
+    with pytest.raises(ValueError, match="graph has a cycle"):
         bp.count_paths({0: [1], 1: [2], 2: [0, 3]})
     with pytest.raises(ValueError, match="pass output="):
         bp.count_paths({0: [1, 2]})
@@ -511,3 +544,43 @@ def test_path_sum_equals_backpropagation_on_a_small_network(seed):
     local = {(u, v): weights[(u, v)] * (1 - values[v].data ** 2) for (u, v) in weights}  # d tanh(a)/du
     assert bp.path_sum(graph, local, (0, 0), output) == pytest.approx(x.grad, rel=1e-10)
     assert len(list(bp.enumerate_paths(graph, (0, 0), output))) == math.prod(widths)
+
+
+# --- the package's layout ---------------------------------------------------------------------------------------
+
+
+def test_every_public_name_is_importable_from_the_package_and_graded_ones_are_registered_there():
+    from coursepkg.backprop import classifier, engine, paths
+    from coursepkg.grading.registry import EXERCISES
+
+    for module in (engine, paths, classifier):
+        for name in module.__all__:
+            assert getattr(bp, name) is getattr(module, name) and name in bp.__all__
+    graded = {name for module, name in EXERCISES if module == "coursepkg.backprop"}
+    assert graded == {
+        "logistic_least_squares_signals",
+        "two_layer_backward",
+        "softmax_cross_entropy_backward",
+        "matmul_backward",
+    }
+    assert all(getattr(bp, name).__module__ == "coursepkg.backprop" for name in graded)
+
+
+@pytest.mark.parametrize("scale", [0.5, 5.0, 800.0])
+@pytest.mark.parametrize("seed", range(3))
+def test_cross_entropy_matches_torch_for_soft_targets_and_huge_logits(scale, seed):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(scale=scale, size=(6, 5))
+    t = rng.dirichlet(np.ones(5), size=6)
+    expected = torch.nn.functional.cross_entropy(torch.from_numpy(z), torch.from_numpy(t), reduction="none")
+    np.testing.assert_allclose(bp.cross_entropy(z, t), expected.numpy(), rtol=1e-12)
+    assert np.all(np.isfinite(bp.cross_entropy(z, t)))
+
+
+def test_layered_graph_names_bad_widths():
+    with pytest.raises(ValueError, match="widths must be >= 1"):
+        bp.layered_graph([3, 0, 1])
+    with pytest.raises(TypeError, match="widths must be an integer"):
+        bp.layered_graph([3, 2.0, 1])
+    with pytest.raises(ValueError, match="at least one layer"):
+        bp.layered_graph([])

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -10,6 +15,12 @@ import sklearn.decomposition
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from coursepkg import data, pca, train
 from coursepkg.autoencoders import MLPAutoencoder
@@ -95,23 +106,75 @@ def test_pca_of_full_rank_keeps_everything():
 @pytest.mark.parametrize(
     ("make", "error", "words"),
     [
-        (lambda: pca.PCA(0), ValueError, "n_components"),
-        (lambda: pca.PCA(2.5), TypeError, "n_components"),
-        (lambda: pca.PCA(2, method="qr"), ValueError, "method"),
-        (lambda: pca.PCA(2).fit(np.ones(5)), ValueError, "2-D"),
-        (lambda: pca.PCA(2).fit(np.ones((1, 5))), ValueError, "at least 2 rows"),
-        (lambda: pca.PCA(6).fit(np.ones((10, 5))), ValueError, "n_components"),
-        (lambda: pca.PCA(2).fit(np.array([[1.0, np.nan], [0.0, 1.0], [2.0, 3.0]])), ValueError, "non-finite"),
-        (lambda: pca.PCA(2).fit("data"), TypeError, "NumPy array"),
-        (lambda: pca.PCA(2).transform(np.ones((3, 5))), RuntimeError, "not fitted"),
-        (lambda: pca.PCA(2).fit(np.eye(5)).transform(np.ones((3, 4))), ValueError, "(n, 5)"),
-        (lambda: pca.PCA(2).fit(np.eye(5)).inverse_transform(torch.ones(3, 3)), ValueError, "(n, 2)"),
+        (lambda: pca.PCA(0).fit(np.ones((10, 5))), ValueError, "n_components"),
+        (lambda: pca.PCA(2.5).fit(np.ones((10, 5))), TypeError, "n_components"),
+        (lambda: pca.PCA(2, method="qr").fit(np.eye(3)), ValueError, "method"),
+        (lambda: pca.PCA(2).fit(np.ones(5)), ValueError, "Expected 2D array, got 1D array"),
+        (lambda: pca.PCA(2).fit(np.ones((1, 5))), ValueError, "1 sample(s) (shape=(1, 5)) while a minimum of 2"),
+        (lambda: pca.PCA(6).fit(np.ones((10, 5))), ValueError, "n_components (n_samples = 10, n_features = 5)"),
+        (lambda: pca.PCA(2).fit(np.array([[1.0, np.nan], [0.0, 1.0], [2.0, 3.0]])), ValueError, "contains NaN"),
+        (lambda: pca.PCA(2).fit(np.array([[1.0, np.inf], [0.0, 1.0], [2.0, 3.0]])), ValueError, "infinity"),
+        (lambda: pca.PCA(2).fit("data"), ValueError, "could not convert string to float"),
+        (lambda: pca.PCA(2).transform(np.ones((3, 5))), NotFittedError, "not fitted"),
+        (lambda: pca.PCA(2).fit(np.eye(5)).transform(np.ones((3, 4))), ValueError, "expecting 5 features"),
+        (lambda: pca.PCA(2).fit(np.eye(5)).transform(torch.ones(3, 4)), ValueError, "expecting 5 features"),
+        (lambda: pca.PCA(2).fit(np.eye(5)).transform(torch.ones(5)), ValueError, "Expected 2D array"),
+        (lambda: pca.PCA(2).fit(np.eye(5)).transform(torch.full((2, 5), torch.nan)), ValueError, "X contains NaN"),
+        (lambda: pca.PCA(2).fit(np.eye(5)).inverse_transform(torch.ones(3, 3)), ValueError, "2 components"),
+        (lambda: pca.PCA(2).fit(np.eye(5)).inverse_transform(np.ones((3, 3))), ValueError, "2 components"),
         (lambda: pca.pca_eig(np.eye(4), 5), ValueError, "n_components"),
     ],
 )
 def test_pca_rejects_bad_input(make, error, words):
-    with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(error, match=re.escape(words)):
         make()
+
+
+@parametrize_with_checks([pca.PCA(2), pca.PCA(2, method="svd"), pca.PCA()])
+def test_pca_passes_every_check_of_scikit_learn(estimator, check):
+    """scikit-learn's own estimator checks (``check_estimator``), one test per check."""
+    check(estimator)
+
+
+def test_pca_passes_every_check_with_none_skipped():
+    """The one check that the test above skips (array API dispatch with NumPy inputs) needs SciPy's array API mode,
+    which is read when SciPy is first imported: run check_estimator in a fresh process that sets it."""
+    script = (
+        "from sklearn.utils.estimator_checks import check_estimator\n"
+        "from coursepkg.pca import PCA\n"
+        "results = check_estimator(PCA(2), on_fail=None)\n"
+        "print(len(results), sorted({r['check_name'] for r in results if r['status'] != 'passed'}))\n"
+    )
+    environment = {**os.environ, "SCIPY_ARRAY_API": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=True)
+    count, not_passed = done.stdout.strip().splitlines()[-1].split(" ", 1)
+    assert int(count) >= 40 and not_passed == "[]", done.stdout
+
+
+def test_pca_in_a_pipeline_matches_scikit_learn_in_the_same_pipeline():
+    X, _ = _spectrum_data(3, n=200, d=6)
+    labels = (X[:, 0] > np.median(X[:, 0])).astype(int)
+    ours = Pipeline([("scale", StandardScaler()), ("pca", pca.PCA(3)), ("classify", LogisticRegression())])
+    theirs = Pipeline(
+        [("scale", StandardScaler()), ("pca", sklearn.decomposition.PCA(3)), ("classify", LogisticRegression())]
+    )
+    ours.fit(X, labels)
+    theirs.fit(X, labels)
+    codes, their_codes = ours[:-1].transform(X), theirs[:-1].transform(X)
+    signs = np.sign(np.sum(codes * their_codes, axis=0))  # each code agrees up to the sign of its component
+    np.testing.assert_allclose(codes, their_codes * signs, atol=1e-8)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-6)
+    assert list(ours[:-1].get_feature_names_out()) == ["pca0", "pca1", "pca2"]
+    copy = clone(ours).set_params(pca__n_components=2, pca__method="svd")
+    assert copy.get_params()["pca__n_components"] == 2 and ours.get_params()["pca__n_components"] == 3
+    assert copy.fit(X, labels)[:-1].transform(X).shape == (200, 2)
+
+
+def test_pca_without_n_components_keeps_every_direction():
+    X, _ = _spectrum_data(4, n=30, d=5)
+    model = pca.PCA().fit(X)
+    assert model.n_components_ == 5 and model.n_features_in_ == 5
+    np.testing.assert_allclose(model.explained_variance_, np.sort(np.linalg.eigvalsh(np.cov(X.T)))[::-1], rtol=1e-10)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -205,8 +268,56 @@ def test_principal_angles_match_scipy(seed, d, p, q):
     rng = np.random.default_rng(seed)
     A, B = rng.normal(size=(d, min(p, d))), rng.normal(size=(d, min(q, d)))
     ours = pca.principal_angles(A, B)
-    np.testing.assert_allclose(ours, np.sort(scipy.linalg.subspace_angles(A, B)), atol=1e-6)
+    np.testing.assert_allclose(ours, np.sort(scipy.linalg.subspace_angles(A, B)), rtol=1e-9, atol=1e-11)
     assert np.all(np.diff(ours) >= 0)
+
+
+def _subspaces_at_angles(seed: int, angles, d: int = 9, extra: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Bases A (d, p + extra) and B (d, p) whose subspaces meet at exactly ``angles`` (p of them), and at pi/2 in
+    no direction: B's i-th direction is cos(t_i) e_i + sin(t_i) e_(p+extra+i); then both are rotated by one random
+    orthogonal matrix and their bases mixed by random invertible matrices, which changes no angle."""
+    rng = np.random.default_rng(seed)
+    p, E = len(angles), np.eye(d)
+    rotation, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    A = E[:, : p + extra]
+    B = np.stack([np.cos(t) * E[:, i] + np.sin(t) * E[:, p + extra + i] for i, t in enumerate(angles)], axis=1)
+    return rotation @ A @ rng.normal(size=(p + extra, p + extra)), rotation @ B @ rng.normal(size=(p, p))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_principal_angles_resolve_tiny_angles_built_in(seed):
+    """Angles from 1e-12 to 1e-3 rad come back to a relative 1e-3 (the arccos of a cosine would return 0 or at
+    least 1.5e-8 for all of them), in both argument orders, and agree with SciPy's sine-based subspace_angles."""
+    angles = np.sort(10.0 ** np.random.default_rng(seed).uniform(-12, -3, size=3))
+    A, B = _subspaces_at_angles(seed, angles)
+    ours = pca.principal_angles(A, B)
+    np.testing.assert_allclose(ours, angles, rtol=1e-3, atol=1e-15)
+    np.testing.assert_allclose(pca.principal_angles(B, A), angles, rtol=1e-3, atol=1e-15)
+    np.testing.assert_allclose(ours, np.sort(scipy.linalg.subspace_angles(A, B)), rtol=1e-3, atol=1e-15)
+    cosines = np.linalg.svd(np.linalg.qr(A)[0].T @ np.linalg.qr(B)[0], compute_uv=False)
+    by_arccos = np.sort(np.arccos(np.clip(cosines, -1.0, 1.0)))
+    assert not np.allclose(by_arccos, angles, rtol=1e-3, atol=1e-15)  # what the cosines alone could not do
+
+
+@pytest.mark.parametrize("angle", [1e-12, 1e-10, 1e-8, 1e-6, 1e-3, 0.5, np.pi / 4, 1.2, np.pi / 2])
+def test_principal_angles_across_the_range_match_the_angle_built_in(angle):
+    """One angle at a time, on both sides of pi/4 where the formula switches from sines to cosines."""
+    A, B = _subspaces_at_angles(7, [angle], d=5, extra=0)
+    np.testing.assert_allclose(pca.principal_angles(A, B), [angle], rtol=1e-6, atol=1e-15)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), d=st.integers(2, 12), p=st.integers(1, 12), q=st.integers(1, 12))
+def test_principal_angles_match_scipy_tightly_on_nearby_subspaces(seed, d, p, q):
+    """B spans A's subspace tilted by a small random perturbation: small angles, compared to a relative 1e-6."""
+    rng = np.random.default_rng(seed)
+    p, q = min(p, d), min(q, d)
+    A = rng.normal(size=(d, p))
+    B = A[:, : min(p, q)] @ rng.normal(size=(min(p, q), min(p, q))) + 10.0 ** rng.uniform(-9, -2) * rng.normal(
+        size=(d, min(p, q))
+    )
+    expected = np.sort(scipy.linalg.subspace_angles(A, B))
+    np.testing.assert_allclose(pca.principal_angles(A, B), expected, rtol=1e-6, atol=1e-14)
 
 
 def test_principal_angles_of_special_subspaces():
@@ -244,9 +355,13 @@ def test_linear_autoencoder_is_the_affine_map_of_the_book():
     np.testing.assert_allclose(numpy_loss, loss.item())
 
 
-@pytest.mark.parametrize(("d", "k"), [(0, 1), (3, 0), (3, 4), (2.0, 1)])
-def test_linear_autoencoder_rejects_bad_sizes(d, k):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("d", "k", "error", "words"),
+    [(0, 1, ValueError, "d must be >= 1"), (3, 0, ValueError, "k must be >= 1"), (3, 4, ValueError, "k=4 > d=3")]
+    + [(2.0, 1, TypeError, "d must be an integer")],
+)
+def test_linear_autoencoder_rejects_bad_sizes(d, k, error, words):
+    with pytest.raises(error, match=words):
         pca.LinearAutoencoder(d, k)
 
 
@@ -321,10 +436,59 @@ def test_per_image_squared_error_and_losses():
     with pytest.raises(TypeError, match="both"):
         pca.per_image_squared_error(x, x_hat.numpy())
 
-    model = torch.nn.Sequential(torch.nn.Linear(10, 10), torch.nn.Sigmoid()).double()
-    bernoulli = torch.distributions.Bernoulli(probs=model(x), validate_args=False)  # grey levels as targets
+    model = torch.nn.Linear(10, 10).double()  # outputs logits
+    bernoulli = torch.distributions.Bernoulli(logits=model(x), validate_args=False)  # grey levels as targets
     log_likelihood = bernoulli.log_prob(x).sum(dim=1)
     torch.testing.assert_close(pca.bernoulli_loss(model, x), -log_likelihood.mean())
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_bernoulli_loss_is_the_closed_form_cross_entropy_of_the_logits(seed):
+    """mean_n sum_j softplus(a_nj) - x_nj a_nj, computed in NumPy, for logits large enough that sigmoid saturates."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(8, 12, generator=generator, dtype=torch.float64)
+    x[:, :3] = x[:, :3].round()  # binary pixels too
+    logits = 30.0 * torch.randn(8, 12, generator=generator, dtype=torch.float64)
+    a, target = logits.numpy(), x.numpy()
+    expected = np.mean(np.sum(np.logaddexp(0.0, a) - target * a, axis=1))
+    loss = pca.bernoulli_loss(FixedOutput(logits), x)
+    assert torch.isfinite(loss)
+    np.testing.assert_allclose(loss.item(), expected, rtol=1e-12)
+    probabilities = torch.sigmoid(logits).clamp(1e-12, 1 - 1e-12)  # the formula of probabilities, where it is finite
+    moderate = logits.abs() < 20
+    direct = -(x * probabilities.log() + (1 - x) * (1 - probabilities).log())
+    np.testing.assert_allclose(
+        direct[moderate].numpy(), (np.logaddexp(0.0, a) - target * a)[moderate.numpy()], rtol=1e-9, atol=1e-12
+    )
+
+
+class FixedOutput(torch.nn.Module):
+    """A model that outputs the same tensor whatever its input (to test a loss on chosen logits)."""
+
+    def __init__(self, output: torch.Tensor):
+        super().__init__()
+        self.output = output
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output
+
+
+def test_bernoulli_loss_runs_under_bfloat16_autocast_and_agrees_with_float32():
+    torch.manual_seed(0)
+    model = MLPAutoencoder((64, 32, 8), output_activation="identity")
+    x = torch.rand(16, 64)
+    reference = pca.bernoulli_loss(model, x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = pca.bernoulli_loss(model, x)
+    assert torch.isfinite(mixed) and mixed.dtype == torch.float32  # PyTorch computes this loss in float32
+    torch.testing.assert_close(mixed, reference, rtol=2e-2, atol=0.0)  # bfloat16 keeps 8 bits of the mantissa
+    mixed.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_bernoulli_loss_refuses_a_model_that_outputs_probabilities():
+    with pytest.raises(ValueError, match="logits"):
+        pca.bernoulli_loss(MLPAutoencoder((10, 3)), torch.rand(2, 10))
 
 
 def test_init_deep_autoencoder_scales_weights_for_relu_and_outputs_the_mean():
@@ -341,7 +505,39 @@ def test_init_deep_autoencoder_scales_weights_for_relu_and_outputs_the_mean():
     linear_output = MLPAutoencoder((784, 30), output_activation="identity")
     pca.init_deep_autoencoder_(linear_output, mean)
     torch.testing.assert_close(linear_output(torch.zeros(1, 784))[0], mean)
+    logit_output = MLPAutoencoder((784, 30), output_activation="identity")
+    pca.init_deep_autoencoder_(logit_output, mean, logits=True)
+    torch.testing.assert_close(torch.sigmoid(logit_output(torch.zeros(1, 784))[0]), mean)
     with pytest.raises(ValueError, match="shape"):
         pca.init_deep_autoencoder_(model, torch.ones(10))
     with pytest.raises(ValueError, match="no nn.Linear"):
         pca.init_deep_autoencoder_(torch.nn.ReLU())
+
+
+def test_fit_in_bfloat16_with_the_bernoulli_loss_trains_like_float32():
+    """``train.fit(precision="bfloat16")`` runs chapter 4's loss under autocast (here on the CPU) and lowers it as
+    float32 training does, to bfloat16's precision."""
+    images = data.load_mnist("train").images[:512]
+    histories = {}
+    for precision in ("float32", "bfloat16"):
+        torch.manual_seed(0)
+        model = MLPAutoencoder((784, 64, 16), output_activation="identity")
+        pca.init_deep_autoencoder_(model, output_mean=images.mean(dim=0), logits=True)
+        before = pca.bernoulli_loss(model, images).item()
+        train.fit(
+            model,
+            pca.bernoulli_loss,
+            images,
+            epochs=2,
+            batch_size=128,
+            lr=1e-3,
+            seed=0,
+            progress=False,
+            device="cpu",
+            precision=precision,
+        )
+        with torch.no_grad():
+            histories[precision] = (before, pca.bernoulli_loss(model, images).item())
+    for before, after in histories.values():
+        assert np.isfinite(after) and after < 0.95 * before
+    assert histories["bfloat16"][1] == pytest.approx(histories["float32"][1], rel=0.03), histories

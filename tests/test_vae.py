@@ -22,13 +22,13 @@ def _random_spd(generator: torch.Generator, d: int, batch=()) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_gaussian_kl_matches_torch_distributions(seed):
+def test_gaussian_kl_matches_torch_distributions(seed, float64_device):
     g = torch.Generator().manual_seed(seed)
     n, d = 1 + seed, 3 + 2 * seed
     mu = 2 * torch.randn(n, d, generator=g, dtype=torch.float64)
     logvar = 3 * torch.rand(n, d, generator=g, dtype=torch.float64) - 2
     want = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).sum(-1)
-    got = vae.gaussian_kl(mu, logvar)
+    got = vae.gaussian_kl(mu.to(float64_device), logvar.to(float64_device)).cpu()
     assert got.shape == (n,)
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
 
@@ -200,8 +200,10 @@ def test_vae_rejects_bad_arguments():
         model.encode(torch.rand(3, 11))
     with pytest.raises(ValueError, match="z must have shape"):
         model.decode(torch.rand(3, 3))
-    with pytest.raises(ValueError, match="n must be"):
+    with pytest.raises(ValueError, match=r"n \(the number of samples\) must be >= 1"):
         model.sample(0)
+    with pytest.raises(TypeError, match="hidden.* must be an integer, got bool"):
+        vae.VAE(784, (400, True), 20)
 
 
 def test_log_likelihoods_match_torch_distributions():
@@ -224,10 +226,10 @@ def test_log_likelihoods_match_torch_distributions():
     assert bernoulli.log_likelihood(x, stacked).shape == (2, 6)
 
 
-def test_elbo_is_the_bernoulli_elbo_at_the_same_sample():
+def test_elbo_is_the_bernoulli_elbo_at_the_same_sample(float64_device):
     torch.manual_seed(1)
-    model = vae.VAE(20, 16, 4).double()
-    x = torch.rand(8, 20, dtype=torch.float64).bernoulli()
+    model = vae.VAE(20, 16, 4).double().to(float64_device)
+    x = torch.rand(8, 20, dtype=torch.float64).bernoulli().to(float64_device)
     got = vae.elbo(model, x, generator=torch.Generator().manual_seed(7))
     mu, logvar = model.encode(x)
     z = vae.reparameterize(mu, logvar, generator=torch.Generator().manual_seed(7))
@@ -271,14 +273,15 @@ def test_iwae_log_weight_is_log_joint_minus_log_q():
     torch.testing.assert_close(one, log_joint - q.log_prob(z).sum(-1))
 
 
-def test_iwae_streaming_matches_the_log_weights_and_chunking_is_invisible():
+def test_iwae_streaming_matches_the_log_weights_and_chunking_is_invisible(float64_device):
     torch.manual_seed(4)
-    model = vae.VAE(20, 16, 4).double()
-    x = torch.rand(5, 20, dtype=torch.float64).bernoulli()
+    model = vae.VAE(20, 16, 4).double().to(float64_device)
+    x = torch.rand(5, 20, dtype=torch.float64).bernoulli().to(float64_device)
     with torch.no_grad():
         weights = vae.log_importance_weights(model, x, 37, generator=torch.Generator().manual_seed(0), max_elements=300)
         bound = vae.iwae_bound(model, x, 37, generator=torch.Generator().manual_seed(0), max_elements=300)
     assert weights.shape == (5, 37)
+    assert bound.device.type == float64_device.type
     torch.testing.assert_close(bound, torch.logsumexp(weights, 1) - math.log(37))
     torch.testing.assert_close(vae.iwae_from_log_weights(weights), bound)
 
@@ -292,10 +295,12 @@ def test_iwae_from_log_weights_is_stable():
 def test_iwae_rejects_bad_k_and_inputs():
     model = vae.VAE(6, 5, 2)
     x = torch.rand(2, 6).bernoulli()
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(ValueError, match=r"k \(the number of importance samples\) must be >= 1, got 0"):
         vae.iwae_bound(model, x, 0)
-    with pytest.raises(TypeError, match="must be an int"):
+    with pytest.raises(TypeError, match="must be an integer"):
         vae.iwae_bound(model, x, 2.5)
+    with pytest.raises(TypeError, match="must be an integer, got bool"):
+        vae.iwae_bound(model, x, True)
     with pytest.raises(ValueError, match="non-finite"):
         vae.iwae_bound(model, torch.full((2, 6), float("nan")), 3)
     with pytest.raises(ValueError, match=r"x must have shape \(N, 6\)"):
@@ -416,3 +421,23 @@ def test_a_short_training_run_raises_the_elbo():
     assert history.train_loss[-1] < history.train_loss[0]
     assert after > before + 200, (before, after)
     assert after > -250, after
+
+
+def test_a_cpu_generator_gives_the_same_draws_on_every_device(device):
+    """The one generator rule (runtime.randn/rand): noise is drawn on the generator's device and then moved, so a
+    seeded CPU generator corrupts, binarizes and samples identically for data on the CPU or on an accelerator."""
+    from coursepkg import autoencoders, data
+
+    x = torch.rand(6, 12, generator=torch.Generator().manual_seed(0))
+    mu, logvar = torch.randn(6, 3), torch.randn(6, 3)
+    draws = {
+        "masking": lambda v: autoencoders.masking_noise(v, 0.4, generator=torch.Generator().manual_seed(1)),
+        "gaussian": lambda v: autoencoders.gaussian_noise(v, 0.3, generator=torch.Generator().manual_seed(2)),
+        "binarize": lambda v: data.binarize(v, torch.Generator().manual_seed(3)),
+    }
+    for name, draw in draws.items():
+        on_device = draw(x.to(device))
+        assert on_device.device.type == device.type, name
+        torch.testing.assert_close(on_device.cpu(), draw(x), rtol=1e-6, atol=1e-6, msg=name)
+    z = vae.reparameterize(mu.to(device), logvar.to(device), torch.Generator().manual_seed(4))
+    torch.testing.assert_close(z.cpu(), vae.reparameterize(mu, logvar, torch.Generator().manual_seed(4)))

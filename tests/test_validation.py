@@ -97,3 +97,28 @@ def test_write_atomically_replaces_whole_and_leaves_nothing_on_error(tmp_path):
     with pytest.raises(TypeError, match="content must be bytes, str or a function"):
         files.write_atomically(target, 3)
     assert sorted(p.name for p in target.parent.iterdir()) == ["result.json"]
+
+
+def test_value_checks_name_the_range_and_what_was_found():
+    with pytest.raises(ValueError, match=r"h \(activations\) must lie in \[0, 1\], got values in \[-0.5, 2\]"):
+        validation.within(torch.tensor([0.3, -0.5, 2.0]), "h", 0.0, 1.0, what="activations")
+    with pytest.raises(ValueError, match=r"rho must lie in \(0, 1\), got values in \[0, 0.5\]"):
+        validation.within(torch.tensor([0.0, 0.5]), "rho", 0.0, 1.0, open_interval=True)
+    with pytest.raises(ValueError, match="and NaN"):
+        validation.within(torch.tensor([0.5, float("nan")]), "p", 0.0, 1.0)
+    validation.within(torch.tensor([0.0, 1.0]), "p", 0.0, 1.0)  # the closed interval holds its ends
+    with pytest.raises(ValueError, match=r"x has non-finite entries \(NaN or infinity\)"):
+        validation.finite(torch.tensor([1.0, float("inf")]), "x")
+    validation.finite(torch.ones(3), "x")
+
+
+def test_value_checks_run_on_the_cpu_only():
+    # A tensor off the CPU (here on the "meta" device, which every build has) is never read back to the host:
+    # on a GPU such a read would stall every training step. Its shape and dtype are still checked.
+    off_host = torch.full((3,), 2.0, device="meta")
+    assert validation.checks_values(torch.ones(1)) and validation.checks_values(np.ones(1))
+    assert not validation.checks_values(off_host)
+    validation.within(off_host, "h", 0.0, 1.0)
+    validation.finite(off_host, "h")
+    with pytest.raises(ValueError, match="2-D"):
+        validation.tensor(off_host, "h", ndim=2)

@@ -64,4 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "generate":
         print("The exercise generator is repository tooling now: run `python -m tools.exercises [--check]`.")
         return 2
+    if argv and argv[0] in ("autograder", "batch"):
+        from . import autograder, batch
+
+        return {"autograder": autograder.main, "batch": batch.main}[argv[0]](argv[1:])
     return _grade(argv)

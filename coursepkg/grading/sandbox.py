@@ -40,7 +40,7 @@ import numpy as np
 import coursepkg
 
 from ..exercise import EXERCISE_SETS, exercise_set
-from . import checks_for
+from . import checks_for, setinfo
 from .checks import Case, Check
 from .isolation import Isolation, choose_isolation, protected_paths, write_hidden_copy
 
@@ -105,6 +105,7 @@ class GradingReport:
                 if line
             ),
             "tests": [t.as_gradescope() for t in [*self.smoke, *self.tests]],
+            "extra_data": setinfo.extra_data(self.exercise_set),  # the coursepkg version and the set's sha256
         }
 
     def table(self) -> str:
