@@ -76,7 +76,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 generated: setup
-	$(BIN)/python -m coursepkg.grading generate --check
+	$(BIN)/python -m tools.exercises --check
 
 # The Colab notebook beside each chapter (book/*.ipynb) must be what `python -m tools.notebooks` writes.
 notebooks: setup

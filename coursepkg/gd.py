@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import validation
-from .grading.registry import exercise
+from .exercise import exercise
 
 __all__ = [
     "DescentResult",

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import validation
-from .grading.registry import exercise
+from .exercise import exercise
 
 __all__ = [
     "ACTIVATIONS",

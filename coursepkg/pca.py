@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from torch import nn
 
 from . import validation
-from .grading.registry import exercise
+from .exercise import exercise
 
 __all__ = [
     "HINTON_DIMS",

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from coursepkg.exercise import EXERCISE_SETS
 from coursepkg.grading import checks_for
-from coursepkg.grading.generate import available_sets, generate, solution_file
 from coursepkg.grading.sandbox import grade, submission_source
+from tools.exercises import available_sets, generate, solution_file
 
 ROOT = Path(__file__).resolve().parents[1]
-SETS = available_sets()
+SETS = [record.name for record in available_sets()]
 FAST = {"timeout": 20.0, "load_timeout": 30.0}
 
 
@@ -56,8 +57,8 @@ def stubbed(source: str, function: str, body: str) -> str:
 def chapter1():
     if "ch01_gradients" not in SETS:
         pytest.skip("chapter 1's exercise set is not available")
-    source = solution_file("ch01_gradients")
-    functions = [c.function for c in checks_for("ch01_gradients")]
+    source = solution_file(EXERCISE_SETS["ch01_gradients"])
+    functions = [c.name for c in checks_for("ch01_gradients")]
     return source, functions
 
 
@@ -71,13 +72,16 @@ def scores(report) -> dict[str, float]:
     return {t.name: t.score for t in report.tests}
 
 
+POINTS = {c.name: c.points for c in checks_for("ch01_gradients")}
+
+
 def test_half_solved_gets_exact_partial_credit(chapter1, tmp_path):
     source, functions = chapter1
     half = functions[: len(functions) // 2]
     for function in half:  # the student has not done these yet
         source = stubbed(source, function, "    raise NotImplementedError('todo')\n")
     report = grade_source(tmp_path, source)
-    assert scores(report) == {f: (0.0 if f in half else 1.0) for f in functions}, report.table()
+    assert scores(report) == {f: (0.0 if f in half else POINTS[f]) for f in functions}, report.table()
 
 
 WRONG = "    return X.T @ (X @ w + t)\n"  # a sign error
@@ -87,7 +91,7 @@ def test_a_wrong_answer_is_explained(chapter1, tmp_path):
     source, functions = chapter1
     report = grade_source(tmp_path, stubbed(source, "least_squares_grad", WRONG))
     test = next(t for t in report.tests if t.name == "least_squares_grad")
-    assert test.score == 0 and report.score == report.max_score - 1
+    assert test.score == 0 and report.score == report.max_score - POINTS["least_squares_grad"]
     assert re.search(r"case 1 \(X: array of shape \(\d+, \d+\).*is .*expected", test.output), test.output
 
 
@@ -146,7 +150,7 @@ HOSTILE_IN_FUNCTION = {
 def test_hostile_function_scores_zero_and_the_rest_still_counts(chapter1, tmp_path, attack):
     source, functions = chapter1
     report = grade_source(tmp_path, stubbed(source, "least_squares_grad", HOSTILE_IN_FUNCTION[attack]), timeout=8.0)
-    assert scores(report) == {f: (0.0 if f == "least_squares_grad" else 1.0) for f in functions}, report.table()
+    assert scores(report) == {f: (0.0 if f == "least_squares_grad" else POINTS[f]) for f in functions}, report.table()
 
 
 def test_fake_scores_and_results_files_change_nothing(chapter1, tmp_path):
@@ -161,7 +165,7 @@ def test_fake_scores_and_results_files_change_nothing(chapter1, tmp_path):
         "import coursepkg.grading.sandbox as sandbox\nsandbox.judge = lambda *a, **k: None\n"
     )
     report = grade_source(tmp_path, attack + stubbed(source, "least_squares_grad", WRONG))
-    assert report.score == report.max_score - 1, report.table()
+    assert report.score == report.max_score - POINTS["least_squares_grad"], report.table()
     assert not out.exists()  # the sandbox could not write outside its own folder
 
 
@@ -198,11 +202,15 @@ def test_no_network_from_a_submission(chapter1, tmp_path):
 def test_notebook_submission_with_magics_and_checks(chapter1, tmp_path):
     source, functions = chapter1
     notebook = json.loads((ROOT / "exercises" / "ch01_gradients.ipynb").read_text())
-    notebook["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": source})
-    notebook["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": "!ls\n%time 1 + 1"})
+    last, other = source.rsplit("\n\n\ndef ", 1)
+    # The last function is defined under a cell magic: it must still count.
+    cells = [last, "%%time\ndef " + other, "!ls\n%time 1 + 1\nfiles = !ls", "%%capture\nprint('captured')"]
+    for cell in cells:
+        notebook["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "source": cell})
     path = tmp_path / "ch01_gradients.ipynb"
     path.write_text(json.dumps(notebook))
-    assert "IPython magic removed" in submission_source(path)
+    parsed = submission_source(path)
+    assert "get_ipython().system('ls')" in parsed and "get_ipython().run_cell_magic('time'" in parsed, parsed
     report = grade(path, **FAST)
     assert report.score == report.max_score, report.table()
 
@@ -214,16 +222,23 @@ def test_results_json_has_gradescopes_fields(chapter1, tmp_path):
     submission = tmp_path / "ch01_gradients.py"
     submission.write_text(stubbed(source, "least_squares_grad", WRONG))
     out = tmp_path / "out" / "results.json"
-    assert main([str(submission), "--out", str(out), "--timeout", "20"]) == 0
+    assert main([str(submission), "--out", str(out), "--timeout", "20"]) == 0, "the command failed"
     results = json.loads(out.read_text())
-    assert results["score"] == len(functions) - 1 and results["max_score"] == len(functions)
+    assert results["max_score"] == sum(POINTS.values()) and results["score"] == results["max_score"] - 1
     assert isinstance(results["execution_time"], float)
-    assert [t["name"] for t in results["tests"]] == functions
+    graded = [t for t in results["tests"] if t["max_score"] > 0]
+    smoke = [t for t in results["tests"] if t["max_score"] == 0]
+    assert [t["name"] for t in graded] == functions
+    assert [t["name"] for t in smoke] == [f"{f}: smoke case (not scored)" for f in functions]
     for test in results["tests"]:
         assert set(test) >= {"name", "score", "max_score", "output", "visibility"}
-        assert isinstance(test["output"], str) and test["visibility"] == "visible"
+        assert isinstance(test["output"], str)
         assert 0 <= test["score"] <= test["max_score"]
+    assert {t["visibility"] for t in graded} == {"after_due_date"} and {t["visibility"] for t in smoke} == {"visible"}
+    assert [t["output"] == "passed" for t in smoke] == [f != "least_squares_grad" for f in functions]
+    assert "case 1" in smoke[0]["output"] and "expected" in smoke[0]["output"]
     assert sum(t["score"] for t in results["tests"]) == results["score"]
+    assert "Isolation: " in results["output"] and "public seeds" in results["output"]
 
 
 def test_unknown_submission_is_a_clear_error(tmp_path):
@@ -233,3 +248,224 @@ def test_unknown_submission_is_a_clear_error(tmp_path):
         grade(path)
     with pytest.raises(ValueError, match=r"\.py or \.ipynb"):
         grade(tmp_path / "homework.txt")
+
+
+@pytest.mark.parametrize("set_name", SETS)
+def test_generated_notebooks_are_valid_and_stubs_import_no_private_name(set_name):
+    import ast
+
+    import nbformat
+
+    nbformat.validate(nbformat.read(ROOT / "exercises" / f"{set_name}.ipynb", as_version=4))
+    tree = ast.parse((ROOT / "exercises" / f"{set_name}.py").read_text())
+    imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    imported = [alias.asname or alias.name for node in imports for alias in node.names]
+    assert imported and not [name for name in imported if name.startswith("_")], imported
+
+
+# ---------------------------------------------------------------------------------------------------- attacks
+# Each reads or reaches a reference by a way the audit hook alone does not see; each must score 0 for the
+# function it answers with, and the rest of the submission still counts.
+
+
+def attack_scores(report, function: str, checks) -> tuple[dict[str, float], dict[str, float]]:
+    expected = {c.name: (0.0 if c.name == function else c.points) for c in checks}
+    return scores(report), expected
+
+
+def test_exec_of_the_solutions_through_a_folder_descriptor(chapter1, tmp_path):
+    source, _ = chapter1
+    attack = (
+        "    import os\n"
+        f"    folder = os.open({str(ROOT)!r}, os.O_RDONLY)\n"
+        "    handle = os.open('solutions/ch01_gradients.py', os.O_RDONLY, dir_fd=folder)\n"
+        "    namespace = {}\n"
+        "    exec(os.read(handle, 10**6).decode(), namespace)\n"
+        "    return namespace['least_squares_grad'](X, t, w)\n"
+    )
+    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", attack), timeout=8.0)
+    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
+    assert got == expected, report.table()
+
+
+def test_exec_of_the_autograders_copy_of_the_solutions(chapter1, tmp_path, monkeypatch):
+    source, _ = chapter1
+    copy = tmp_path / "autograder" / "source" / "solutions"
+    copy.mkdir(parents=True)
+    (copy / "ch01_gradients.py").write_text((ROOT / "solutions" / "ch01_gradients.py").read_text())
+    monkeypatch.setenv("AUTOGRADER_ROOT", str(tmp_path / "autograder"))
+    attack = (
+        "    namespace = {}\n"
+        f"    exec(open({str(copy / 'ch01_gradients.py')!r}).read(), namespace)\n"
+        "    return namespace['least_squares_grad'](X, t, w)\n"
+    )
+    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", attack), timeout=8.0)
+    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
+    assert got == expected, report.table()
+
+
+def test_exec_of_the_package_module_file(chapter1, tmp_path):
+    source, _ = chapter1
+    attack = (
+        "    import os\n"
+        f"    folder = os.open({str(ROOT)!r}, os.O_RDONLY)\n"
+        "    handle = os.open('coursepkg/gd.py', os.O_RDONLY, dir_fd=folder)\n"
+        "    text = os.read(handle, 10**6).decode().replace('from .', 'from coursepkg.')\n"
+        "    namespace = {'__name__': 'stolen'}\n"
+        "    exec(text, namespace)\n"
+        "    return namespace['least_squares_grad'](X, t, w)\n"
+    )
+    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", attack), timeout=8.0)
+    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
+    assert got == expected, report.table()
+
+
+def test_a_reference_taken_from_a_container(tmp_path):
+    if "ch02_neural_networks" not in SETS:
+        pytest.skip("chapter 2's exercise set is not available")
+    source = solution_file(EXERCISE_SETS["ch02_neural_networks"])
+    attack = "    from coursepkg.nn import ACTIVATIONS\n    return ACTIVATIONS['logistic'].derivative(z)\n"
+    report = grade_source(tmp_path, stubbed(source, "logistic_derivative", attack), "ch02_neural_networks.py")
+    got, expected = attack_scores(report, "logistic_derivative", checks_for("ch02_neural_networks"))
+    assert got == expected, report.table()
+
+
+def test_a_replaced_adapter(chapter1, tmp_path):
+    source, _ = chapter1
+    attack = (
+        "from coursepkg.grading import checks_for\n"
+        "for _check in checks_for('ch01_gradients'):\n"
+        "    if _check.name == 'least_squares_grad':\n"
+        "        object.__setattr__(\n"
+        "            _check, 'call', lambda candidate, case: case['X'].T @ (case['X'] @ case['w'] - case['t'])\n"
+        "        )\n"
+    )
+    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", WRONG) + attack)
+    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
+    assert got == expected, report.table()
+
+
+def test_the_sandbox_imports_the_copy_and_says_which_isolation_held(chapter1, tmp_path):
+    import os
+
+    source, _ = chapter1
+    probe = (
+        "    import os, coursepkg\n    raise RuntimeError(f'probe uid={os.getuid()} package={coursepkg.__file__}')\n"
+    )
+    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", probe), timeout=8.0)
+    output = next(t.output for t in report.tests if t.name == "least_squares_grad")
+    package = re.search(r"package=(\S+)", output).group(1)
+    assert "coursepkg-grading-" in package and not package.startswith(str(ROOT)), output
+    assert report.isolation.startswith("Isolation: ") and report.isolation in report.as_gradescope()["output"]
+    if os.geteuid() == 0:  # CI and Gradescope: the submission runs as nobody behind a mount namespace
+        assert "unprivileged user 'nobody'" in report.isolation, report.isolation
+        assert "uid=65534" in output, output
+
+
+# -------------------------------------------------------------------------------------------- integrity options
+
+
+def test_secret_seeds_are_derived_and_never_the_public_ones():
+    from coursepkg.grading.sandbox import derived_seeds
+
+    check = checks_for("ch01_gradients")[0]
+    seeds = derived_seeds("course secret", "ch01_gradients", check)
+    assert seeds == derived_seeds("course secret", "ch01_gradients", check)
+    assert len(seeds) == len(check.seeds) and not set(seeds) & set(check.seeds)
+    assert set(seeds).isdisjoint(derived_seeds("another secret", "ch01_gradients", check))
+    assert set(seeds).isdisjoint(derived_seeds("course secret", "ch01_gradients", checks_for("ch01_gradients")[1]))
+    public = [case["X"].tolist() for _, case in check.drawn()]
+    secret = [case["X"].tolist() for _, case in check.drawn(seeds)]
+    assert not [x for x in secret if x in public]
+
+
+def test_a_secret_and_the_visibility_options(chapter1, tmp_path, monkeypatch):
+    source, functions = chapter1
+    monkeypatch.setenv("COURSEPKG_GRADING_SECRET", "not in the repository")
+    report = grade_source(tmp_path, source, smoke=False, graded_visibility="hidden")
+    assert report.score == report.max_score == sum(POINTS.values()), report.table()
+    assert "secret" in report.cases_from and not report.smoke
+    assert {t["visibility"] for t in report.as_gradescope()["tests"]} == {"hidden"}
+    with pytest.raises(ValueError, match="graded_visibility must be one of"):
+        grade_source(tmp_path, source, graded_visibility="sometimes")
+
+
+def test_partial_credit_per_kind_of_case_and_per_output(chapter1, tmp_path):
+    source, functions = chapter1
+    # Right for several examples, wrong for one example (a 1-row X): half of the parts of least_squares_grad.
+    half_right = "    return X.T @ (X @ w - t) if len(t) > 1 else np.zeros(len(w) + 1)\n"
+    # The right number of grad_on_batch calls, the wrong weights: one of the two outputs in every kind of case.
+    calls_only = (
+        "    for start in range(0, n, batch_size):\n"
+        "        grad_on_batch(w, np.arange(start, min(start + batch_size, n)))\n"
+        "    return w\n"
+    )
+    report = grade_source(
+        tmp_path, stubbed(stubbed(source, "least_squares_grad", half_right), "sgd_epoch", calls_only), timeout=20.0
+    )
+    tests = {t.name: t for t in report.tests}
+    assert tests["least_squares_grad"].score == round(POINTS["least_squares_grad"] / 2, 2), report.table()
+    assert "1 of 2 parts right" in tests["least_squares_grad"].output
+    assert "- one example: wrong shape in 5 of 5 cases" in tests["least_squares_grad"].output
+    assert tests["sgd_epoch"].score == round(POINTS["sgd_epoch"] / 2, 2), tests["sgd_epoch"].output
+    # Every kind of failure is listed: the weights are wrong in each of the three kinds of case.
+    assert tests["sgd_epoch"].output.count(", w: wrong values in 5 of 5 cases") == 3, tests["sgd_epoch"].output
+    assert "number of grad_on_batch calls" not in tests["sgd_epoch"].output
+    others = {f: s for f, s in scores(report).items() if f not in ("least_squares_grad", "sgd_epoch")}
+    assert others == {f: POINTS[f] for f in others}
+
+
+def test_the_hidden_copy_holds_no_reference(tmp_path):
+    import subprocess
+    import sys
+
+    from coursepkg.grading.isolation import write_hidden_copy
+
+    library = write_hidden_copy(tmp_path / "lib")
+    code = (
+        "import numpy as np, coursepkg, coursepkg.gd, coursepkg.nn\n"
+        "from coursepkg.grading import checks_for\n"
+        f"assert coursepkg.__file__.startswith({str(library)!r}), coursepkg.__file__\n"
+        "attempts = {\n"
+        "    'container': lambda: coursepkg.nn.ACTIVATIONS['logistic'].derivative(np.zeros(2)),\n"
+        "    'module': lambda: coursepkg.gd.least_squares_grad(np.eye(2), np.ones(2), np.ones(2)),\n"
+        "    'check.function': lambda: checks_for('ch01_gradients')[0].function(np.eye(2), np.ones(2), np.ones(2)),\n"
+        "    'check.expect': lambda: checks_for('ch01_gradients')[0].expect({}),\n"
+        "}\n"
+        "for name, attempt in attempts.items():\n"
+        "    try:\n"
+        "        attempt()\n"
+        "    except PermissionError as error:\n"
+        "        assert 'reference solution' in str(error), (name, error)\n"
+        "    else:\n"
+        "        raise AssertionError(f'{name} ran a reference')\n"
+        "print('all refused')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-s", "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(library)},
+    )
+    assert done.stdout.strip() == "all refused", done.stderr
+
+
+def test_where_the_system_allows_no_walls_the_audit_hook_still_holds(chapter1, tmp_path):
+    """A grader without root or namespaces: forced here, since CI runs as root."""
+    from coursepkg.grading.isolation import Isolation
+
+    source, _ = chapter1
+    attack = (
+        "    import os\n"
+        f"    folder = os.open({str(ROOT)!r}, os.O_RDONLY)\n"
+        "    handle = os.open('solutions/ch01_gradients.py', os.O_RDONLY, dir_fd=folder)\n"
+        "    namespace = {}\n"
+        "    exec(os.read(handle, 10**6).decode(), namespace)\n"
+        "    return namespace['least_squares_grad'](X, t, w)\n"
+    )
+    submission = stubbed(source, "least_squares_grad", attack)
+    report = grade_source(tmp_path, submission, timeout=8.0, isolation=Isolation("audit hook", ()))
+    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
+    assert got == expected, report.table()
+    assert report.isolation.startswith("Isolation: audit hook only"), report.isolation

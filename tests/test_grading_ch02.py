@@ -9,7 +9,7 @@ from coursepkg import nn
 from coursepkg.grading import checks_for
 from coursepkg.grading.checks import run_in_process
 
-CHECKS = {check.function: check for check in checks_for("ch02_neural_networks")}
+CHECKS = {check.name: check for check in checks_for("ch02_neural_networks")}
 
 
 # What every set must satisfy (one check per graded function, the reference passes, a stub fails) is tested

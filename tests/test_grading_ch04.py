@@ -10,7 +10,7 @@ from coursepkg import pca
 from coursepkg.grading import checks_for
 from coursepkg.grading.checks import run_in_process
 
-CHECKS = {check.function: check for check in checks_for("ch04_pca")}
+CHECKS = {check.name: check for check in checks_for("ch04_pca")}
 
 
 # What every set must satisfy (one check per graded function, the reference passes, a stub fails) is tested
@@ -129,4 +129,4 @@ def test_cases_contain_only_arrays_and_scalars():
     for check in CHECKS.values():
         for case in check.draw_cases():
             for value in case.values():
-                assert isinstance(value, (np.ndarray, int, float)), (check.function, type(value))
+                assert isinstance(value, (np.ndarray, int, float)), (check.name, type(value))

@@ -9,7 +9,7 @@ from coursepkg.grading import checks_for
 from coursepkg.grading.checks import run_in_process
 
 SET = "ch05_regularized_autoencoders"
-CHECKS = {check.function: check for check in checks_for(SET)}
+CHECKS = {check.name: check for check in checks_for(SET)}
 
 
 # What every set must satisfy (one check per graded function, the reference passes, a stub fails) is tested

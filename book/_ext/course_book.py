@@ -27,7 +27,7 @@ from sphinx.application import Sphinx
 from sphinx.util.docutils import SphinxDirective
 
 import coursepkg
-from coursepkg.grading.registry import EXERCISE_SETS, EXERCISES
+from coursepkg.exercise import EXERCISE_SETS, graded_in
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository, where _config.yml is
 if str(ROOT) not in sys.path:
@@ -71,13 +71,12 @@ def reference_target(full_name: str) -> str | None:
 def exercise_sets() -> list[tuple[int, str, str, list[str]]]:
     """``(chapter, set name, title, graded function names)`` for every exercise notebook in ``exercises/``."""
     found = []
-    for set_name, (module, _checks, title) in sorted(EXERCISE_SETS.items()):
-        match = re.match(r"ch(\d+)_", set_name)
-        if not match or not (ROOT / "exercises" / f"{set_name}.ipynb").exists():
+    for set_name, record in sorted(EXERCISE_SETS.items()):
+        if not (ROOT / "exercises" / f"{set_name}.ipynb").exists():
             continue
-        importlib.import_module(module)
-        graded = [e.name for e in EXERCISES.values() if e.module == module]
-        found.append((int(match.group(1)), set_name, title, graded))
+        importlib.import_module(record.module)
+        graded = [e.name for e in graded_in(record.module)]
+        found.append((record.chapter, set_name, record.title, graded))
     return found
 
 
@@ -119,7 +118,7 @@ def chapter_page(page: notebooks.Page, names: list[str]) -> str:
         lines.append("\nIt also uses " + ", ".join(f"`{name}`" for name in unlisted) + ".\n")
     for chapter, set_name, title, graded in exercise_sets():
         if chapter == page.number:
-            functions = ", ".join(f"{{func}}`~{EXERCISE_SETS[set_name][0]}.{name}`" for name in graded)
+            functions = ", ".join(f"{{func}}`~{EXERCISE_SETS[set_name].module}.{name}`" for name in graded)
             lines.append(f"\n## Exercises\n\n{title}: you write {functions}.\n\n")
             lines.append(exercise_links_markdown(set_name, "/") + ".\n")
     return "".join(lines)

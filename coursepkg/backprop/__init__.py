@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn, validation
-from ..grading.registry import exercise
+from ..exercise import exercise
 from .classifier import classifier_gradients, cross_entropy, init_two_layer, predict, train_classifier
 from .engine import Value, as_value, mul_backward, topological_order, unbroadcast
 from .paths import count_paths, enumerate_paths, layered_graph, path_sum

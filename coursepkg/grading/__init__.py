@@ -1,8 +1,8 @@
 """Exercises and their grading.
 
-* ``@exercise(hint=...)`` (in :mod:`coursepkg.grading.registry`) marks a graded function in its chapter's module.
+* ``@exercise(hint=...)`` (in :mod:`coursepkg.exercise`, stdlib only) marks a graded function in its chapter's module.
 * ``check(my_function)`` runs that function's randomized checks in a notebook and prints what went wrong.
-* ``python -m coursepkg.grading generate`` writes ``solutions/`` and ``exercises/`` from the marked functions.
+* ``python -m tools.exercises`` (in the repository) writes ``solutions/`` and ``exercises/`` from them.
 * ``python -m coursepkg.grading SUBMISSION [--out results.json]`` grades a ``.py`` or ``.ipynb`` submission in a
   sandboxed process and writes Gradescope's ``results.json``.
 """
@@ -12,17 +12,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 
+from ..exercise import EXERCISE_SETS, EXERCISES, exercise, exercise_set
 from .checks import Check, run_in_process
-from .registry import EXERCISE_SETS, EXERCISES, exercise
 
 __all__ = ["EXERCISES", "EXERCISE_SETS", "Check", "check", "checks_for", "exercise", "find_check"]
 
 
 def checks_for(set_name: str) -> list[Check]:
     """The checks of exercise set ``set_name`` (e.g. ``"ch01_gradients"``)."""
-    if set_name not in EXERCISE_SETS:
-        raise ValueError(f"unknown exercise set {set_name!r}; known sets: {sorted(EXERCISE_SETS)}")
-    return list(importlib.import_module(EXERCISE_SETS[set_name][1]).CHECKS)
+    return list(importlib.import_module(exercise_set(set_name).checks).CHECKS)
 
 
 def find_check(name: str) -> Check:
@@ -33,7 +31,7 @@ def find_check(name: str) -> Check:
         except ModuleNotFoundError:
             continue
         for candidate in checks:
-            if candidate.function == name:
+            if candidate.name == name:
                 return candidate
     raise LookupError(f"no exercise is called {name!r}")
 

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import torch
 
+from .. import gd
 from .checks import Case, Check, allclose
 
 __all__ = ["CHECKS"]
@@ -220,16 +221,23 @@ def _linear_expect(case: Case) -> dict:
     return {'wrt="x"': jacobian(lambda v: W @ v, x).numpy(), 'wrt="W"': jacobian(lambda M: M @ x, W).numpy()}
 
 
+# Points by difficulty: 1 for a formula of a line or two, 2 for a few steps or a numerical subtlety, 3 for a
+# loop with bookkeeping or a derivation through several layers. Within a function the grader gives credit
+# per kind of case and per output (coursepkg.grading.sandbox).
 CHECKS = [
     Check(
-        function="least_squares_grad",
+        function=gd.least_squares_grad,
+        points=1,
+        families=("N examples", "one example"),
         cases=_least_squares_cases,
         expect=_least_squares_expect,
         compare=allclose(rtol=1e-9, atol=1e-10),
         description="the gradient of ½ Σ (x_nᵀw − t_n)², against torch.autograd",
     ),
     Check(
-        function="halving_step",
+        function=gd.halving_step,
+        points=2,
+        families=("no halving", "1 to 3 halvings", "4 to 8 halvings"),
         cases=_halving_cases,
         expect=_halving_expect,
         call=_halving_call,
@@ -237,7 +245,9 @@ CHECKS = [
         description="(new w, step used) on random quadratics, against the exact condition for a decrease",
     ),
     Check(
-        function="sgd_epoch",
+        function=gd.sgd_epoch,
+        points=3,
+        families=("a shorter last batch", "any batch size", "batches of one"),
         cases=_sgd_cases,
         expect=_sgd_expect,
         call=_sgd_call,
@@ -245,7 +255,9 @@ CHECKS = [
         description="one shuffled epoch of mini-batch SGD on least squares, against torch.autograd",
     ),
     Check(
-        function="numerical_gradient",
+        function=gd.numerical_gradient,
+        points=2,
+        families=("d = 1", "d > 1"),
         cases=_numerical_gradient_cases,
         expect=_numerical_gradient_expect,
         call=_numerical_gradient_call,
@@ -253,14 +265,18 @@ CHECKS = [
         description="central differences with eps = 1e-4, against torch.autograd",
     ),
     Check(
-        function="relu_jacobian",
+        function=gd.relu_jacobian,
+        points=1,
+        families=("d = 1", "d > 1, some entries 0"),
         cases=_relu_cases,
         expect=_relu_expect,
         compare=allclose(rtol=0, atol=0),
         description="diag(H(x)), against torch.autograd.functional.jacobian",
     ),
     Check(
-        function="linear_jacobian",
+        function=gd.linear_jacobian,
+        points=2,
+        families=("m x n", "one row"),
         cases=_linear_cases,
         expect=_linear_expect,
         call=_linear_call,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .. import nn
 from .checks import Case, Check, allclose
 
 # The order of the activations in a case's ``activation`` index (cases hold numbers, not strings).
@@ -125,16 +126,21 @@ def _collapse_linear_expect(case: Case) -> tuple[np.ndarray, np.ndarray]:
     return W.numpy(), network(origin).numpy()
 
 
+# Points by difficulty: 1 for a formula of a line or two, 2 for a few steps or a numerical subtlety, 3 for a
+# loop with bookkeeping or a derivation through several layers. Within a function the grader gives credit
+# per kind of case and per output (coursepkg.grading.sandbox).
 CHECKS = [
     Check(
-        function="logistic_derivative",
+        function=nn.logistic_derivative,
+        points=1,
         cases=_logistic_derivative_cases,
         expect=_logistic_derivative_expect,
         compare=allclose(rtol=1e-8, atol=1e-12),
         description="sigma'(z) against torch.autograd of torch.sigmoid, on random arrays and saturated units",
     ),
     Check(
-        function="mlp_forward",
+        function=nn.mlp_forward,
+        points=3,
         cases=_mlp_forward_cases,
         call=_mlp_forward_call,
         expect=_mlp_forward_expect,
@@ -142,7 +148,8 @@ CHECKS = [
         description="the forward pass of random networks, each activation, one input or a batch, against torch",
     ),
     Check(
-        function="collapse_linear",
+        function=nn.collapse_linear,
+        points=2,
         cases=_collapse_linear_cases,
         call=_collapse_linear_call,
         expect=_collapse_linear_expect,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .. import backprop
 from .checks import Case, Check, allclose
 
 
@@ -110,30 +111,37 @@ def _matmul_expect(case: Case) -> tuple[np.ndarray, np.ndarray]:
     return A.grad.numpy(), B.grad.numpy()
 
 
+# Points by difficulty: 1 for a formula of a line or two, 2 for a few steps or a numerical subtlety, 3 for a
+# loop with bookkeeping or a derivation through several layers. Within a function the grader gives credit
+# per kind of case and per output (coursepkg.grading.sandbox).
 CHECKS = [
     Check(
-        function="logistic_least_squares_signals",
+        function=backprop.logistic_least_squares_signals,
+        points=2,
         cases=_lls_cases,
         expect=_lls_expect,
         compare=allclose(rtol=1e-8, atol=1e-12),
         description="the four error signals, with and without the regulariser, one example or several, vs torch",
     ),
     Check(
-        function="two_layer_backward",
+        function=backprop.two_layer_backward,
+        points=3,
         cases=_two_layer_cases,
         expect=_two_layer_expect,
         compare=allclose(rtol=1e-8, atol=1e-12),
         description="the gradients of the two-layer network on random shapes, against torch.autograd",
     ),
     Check(
-        function="softmax_cross_entropy_backward",
+        function=backprop.softmax_cross_entropy_backward,
+        points=2,
         cases=_softmax_ce_cases,
         expect=_softmax_ce_expect,
         compare=allclose(rtol=1e-8, atol=1e-12),
         description="dL/dz for one-hot and soft targets, one example or a batch, and huge logits, vs torch",
     ),
     Check(
-        function="matmul_backward",
+        function=backprop.matmul_backward,
+        points=2,
         cases=_matmul_cases,
         expect=_matmul_expect,
         compare=allclose(rtol=1e-8, atol=1e-12),

@@ -11,6 +11,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
+from .. import pca
 from .checks import Case, Check, Outputs, allclose, call_with_tensors
 
 
@@ -151,16 +152,21 @@ def _loss_compare(expected: Outputs, got: Outputs, case: Case) -> str | None:
     return None
 
 
+# Points by difficulty: 1 for a formula of a line or two, 2 for a few steps or a numerical subtlety, 3 for a
+# loop with bookkeeping or a derivation through several layers. Within a function the grader gives credit
+# per kind of case and per output (coursepkg.grading.sandbox).
 CHECKS = [
     Check(
-        function="pca_eig",
+        function=pca.pca_eig,
+        points=2,
         cases=_pca_cases,
         expect=_pca_expect,
         compare=_compare_up_to_sign,
         description="top-k principal directions (rows, up to sign) and their variances, against numpy.linalg.svd",
     ),
     Check(
-        function="oja_update",
+        function=pca.oja_update,
+        points=1,
         cases=_oja_cases,
         expect=_oja_expect,
         call=call_with_tensors(torch.float64),
@@ -168,14 +174,16 @@ CHECKS = [
         description="one step of Oja's rule on torch tensors",
     ),
     Check(
-        function="principal_angles",
+        function=pca.principal_angles,
+        points=2,
         cases=_angle_cases,
         expect=_angle_expect,
         compare=allclose(rtol=1e-6, atol=1e-6),
         description="principal angles, ascending, against scipy.linalg.subspace_angles",
     ),
     Check(
-        function="linear_ae_loss",
+        function=pca.linear_ae_loss,
+        points=1,
         cases=_loss_cases,
         expect=_loss_expect,
         call=_call_loss_with_tensors_and_arrays,

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.distributions import Bernoulli, kl_divergence
 
+from .. import autoencoders
 from .checks import Case, Check, Outputs, allclose, call_with_tensors
 
 __all__ = ["CHECKS"]
@@ -193,9 +194,13 @@ def _masking_compare(expected: Outputs, got: Outputs, case: Case) -> str | None:
     return None
 
 
+# Points by difficulty: 1 for a formula of a line or two, 2 for a few steps or a numerical subtlety, 3 for a
+# loop with bookkeeping or a derivation through several layers. Within a function the grader gives credit
+# per kind of case and per output (coursepkg.grading.sandbox).
 CHECKS = [
     Check(
-        function="bernoulli_kl",
+        function=autoencoders.bernoulli_kl,
+        points=1,
         cases=_bernoulli_kl_cases,
         expect=_bernoulli_kl_expect,
         call=call_with_tensors(torch.float64),
@@ -203,7 +208,8 @@ CHECKS = [
         description="KL(Bernoulli(rho) || Bernoulli(rho_hat)) elementwise, against torch.distributions",
     ),
     Check(
-        function="kl_sparsity_penalty",
+        function=autoencoders.kl_sparsity_penalty,
+        points=2,
         cases=_kl_sparsity_cases,
         expect=_kl_sparsity_expect,
         call=call_with_tensors(torch.float64),
@@ -211,7 +217,8 @@ CHECKS = [
         description="sum over units of KL(rho || mean activation), against torch.distributions",
     ),
     Check(
-        function="top_k_sparse",
+        function=autoencoders.top_k_sparse,
+        points=2,
         cases=_top_k_cases,
         expect=_top_k_expect,
         call=call_with_tensors(torch.float64),
@@ -219,7 +226,8 @@ CHECKS = [
         description="the k largest entries of every row kept, the others zero, against NumPy's argsort",
     ),
     Check(
-        function="sigmoid_contractive_penalty",
+        function=autoencoders.sigmoid_contractive_penalty,
+        points=3,
         cases=_sigmoid_contractive_cases,
         expect=_sigmoid_contractive_expect,
         call=_sigmoid_contractive_call,
@@ -227,7 +235,8 @@ CHECKS = [
         description="the closed form against the squared Frobenius norm of the autograd Jacobian",
     ),
     Check(
-        function="masking_noise",
+        function=autoencoders.masking_noise,
+        points=1,
         cases=_masking_cases,
         expect=_masking_expect,
         call=_masking_call,

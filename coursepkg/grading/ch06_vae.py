@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.distributions import Bernoulli, MultivariateNormal, Normal, kl_divergence
 
+from .. import vae
 from .checks import Check, CheckError, Outputs, allclose, call_with_tensors
 
 # ------------------------------------------------------------------------------------------ reparameterize
@@ -195,9 +196,13 @@ def _iwae_expect(case: dict) -> np.ndarray:
     return (torch.logsumexp(log_weights, dim=1) - math.log(log_weights.shape[1])).numpy()
 
 
+# Points by difficulty: 1 for a formula of a line or two, 2 for a few steps or a numerical subtlety, 3 for a
+# loop with bookkeeping or a derivation through several layers. Within a function the grader gives credit
+# per kind of case and per output (coursepkg.grading.sandbox).
 CHECKS = [
     Check(
-        function="reparameterize",
+        function=vae.reparameterize,
+        points=1,
         cases=_reparameterize_cases,
         expect=_reparameterize_expect,
         call=_reparameterize_call,
@@ -206,7 +211,8 @@ CHECKS = [
         "gradients to mu and logvar",
     ),
     Check(
-        function="gaussian_kl",
+        function=vae.gaussian_kl,
+        points=2,
         cases=_gaussian_kl_cases,
         expect=_gaussian_kl_expect,
         call=call_with_tensors(torch.float64),
@@ -214,7 +220,8 @@ CHECKS = [
         description="per-example KL(N(mu, sigma^2) || N(0, I)) against torch.distributions.kl_divergence",
     ),
     Check(
-        function="kl_mvn",
+        function=vae.kl_mvn,
+        points=3,
         cases=_kl_mvn_cases,
         expect=_kl_mvn_expect,
         call=call_with_tensors(torch.float64),
@@ -222,7 +229,8 @@ CHECKS = [
         description="KL between two full-covariance Gaussians against torch.distributions.MultivariateNormal",
     ),
     Check(
-        function="bernoulli_elbo",
+        function=vae.bernoulli_elbo,
+        points=2,
         cases=_bernoulli_elbo_cases,
         expect=_bernoulli_elbo_expect,
         call=call_with_tensors(torch.float64),
@@ -230,7 +238,8 @@ CHECKS = [
         description="Bernoulli log-likelihood minus Gaussian KL against torch.distributions, large logits included",
     ),
     Check(
-        function="iwae_from_log_weights",
+        function=vae.iwae_from_log_weights,
+        points=2,
         cases=_iwae_cases,
         expect=_iwae_expect,
         call=call_with_tensors(torch.float64),

@@ -77,7 +77,9 @@ def _label(key: str) -> str:
 
 
 def allclose(rtol: float = 1e-6, atol: float = 1e-8) -> Callable[[Outputs, Outputs, Case], str | None]:
-    """A comparator: same keys, same shapes, all entries finite and close (``numpy.allclose`` semantics)."""
+    """A comparator: same keys, same shapes, all entries finite and close (``numpy.allclose`` semantics).
+
+    It judges each output on its own, so the grader gives credit per output (``compare.per_output``)."""
 
     def compare(expected: Outputs, got: Outputs, case: Case) -> str | None:
         if set(expected) != set(got):
@@ -105,6 +107,7 @@ def allclose(rtol: float = 1e-6, atol: float = 1e-8) -> Callable[[Outputs, Outpu
                 )
         return None
 
+    compare.per_output = True
     return compare
 
 
@@ -132,9 +135,9 @@ def call_with_tensors(dtype: torch.dtype = torch.float64) -> Callable[[Callable,
 
 @dataclass(frozen=True)
 class Check:
-    """A randomized check of the graded function named ``function`` (see the module docstring)."""
+    """A randomized check of the graded function ``function`` (see the module docstring)."""
 
-    function: str
+    function: Callable
     cases: Callable[[np.random.Generator], list[Case]]
     expect: Callable[[Case], Any]
     call: Callable[[Callable, Case], Any] = call_with_kwargs
@@ -143,6 +146,13 @@ class Check:
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     timeout: float = 60.0
     description: str = ""
+    families: tuple[str, ...] = ()  # names of the kinds of case, in the order ``cases`` draws them
+    smoke_seed: int = 100  # the public seed of the visible smoke case (the first case ``check()`` runs)
+
+    @property
+    def name(self) -> str:
+        """The graded function's name: what a submission must define."""
+        return self.function.__name__
 
     def draw_cases(self, seeds: tuple[int, ...] | None = None) -> list[Case]:
         """Every case for every seed; each seed gives its own ``numpy.random.Generator``."""
@@ -150,8 +160,43 @@ class Check:
         for seed in seeds if seeds is not None else self.seeds:
             drawn.extend(self.cases(np.random.default_rng(seed)))
         if not drawn:
-            raise RuntimeError(f"check {self.function!r} drew no cases")
+            raise RuntimeError(f"check {self.name!r} drew no cases")
         return drawn
+
+    def family_name(self, family: int) -> str:
+        """The name of the ``family``-th kind of case."""
+        return self.families[family] if family < len(self.families) else f"case kind {family + 1}"
+
+    def drawn(self, seeds: tuple[int, ...] | None = None) -> list[tuple[int, Case]]:
+        """``(family, case)`` for every case of every seed: the family is the case's position in what ``cases``
+        draws for one seed."""
+        drawn = []
+        for seed in seeds if seeds is not None else self.seeds:
+            drawn.extend(enumerate(self.cases(np.random.default_rng(seed))))
+        if not drawn:
+            raise RuntimeError(f"check {self.name!r} drew no cases")
+        return drawn
+
+    def verdicts(self, case_index: int, case: Case, got: Outputs | str) -> dict[str, str | None]:
+        """``{part: failure message or None}`` for one case: one part per output for a comparator that judges
+        outputs on their own (``allclose``), else one part, ``"output"``."""
+        expected = normalize(self.expect(case))
+        parts = sorted(expected) if getattr(self.compare, "per_output", False) and len(expected) > 1 else ["output"]
+        prefix = f"case {case_index + 1} ({describe_case(case)}): "
+        if isinstance(got, str):
+            return dict.fromkeys(parts, prefix + got)
+        if parts == ["output"]:
+            return {"output": _with_prefix(prefix, self.compare(expected, got, case))}
+        verdicts = {}
+        for part in parts:
+            if part not in got:
+                verdicts[part] = prefix + f"output {part!r} is missing (got {sorted(got)})"
+            else:
+                verdicts[part] = _with_prefix(prefix, self.compare({part: expected[part]}, {part: got[part]}, case))
+        unexpected = sorted(set(got) - set(expected))
+        if unexpected:  # outputs nobody asked for make every part wrong: the function returns the wrong thing
+            verdicts = dict.fromkeys(parts, prefix + f"expected outputs {parts}, got {sorted(got)}")
+        return verdicts
 
     def judge(self, case_index: int, case: Case, got: Outputs | str) -> str | None:
         """Compare one case's outputs (or the error string the sandbox reported) with the reference."""
@@ -172,7 +217,7 @@ def run_in_process(check: Check, candidate: Callable, seeds: tuple[int, ...] | N
         try:
             got: Outputs | str = normalize(check.call(candidate, case))
         except NotImplementedError as error:
-            return [f"{check.function} is not implemented yet: {error}"]
+            return [f"{check.name} is not implemented yet: {error}"]
         except Exception as error:  # the student's code may raise anything; report it
             got = f"raised {type(error).__name__}: {error}"
         message = check.judge(i, case, got)

@@ -1,14 +1,17 @@
 """The sandboxed side of the grader: runs a submission's function on the cases it is given.
 
 Started by :mod:`coursepkg.grading.sandbox` as ``python -m coursepkg.grading.child ARGS`` in a fresh temporary
-folder. Before the submission is loaded it
+folder, behind the walls of :mod:`coursepkg.grading.isolation`. The ``coursepkg`` it imports is the grader's
+generated copy, in which every graded function and every check's reference refuses to run. Before the
+submission is loaded it
 
-1. imports every chapter module and every checks module, then replaces each graded reference function and each
-   check's ``expect`` with a stub that refuses to run, everywhere coursepkg refers to them, so a submission
-   that imports, wraps or calls the reference gets an error instead of the answer;
+1. checks that it runs that copy, and takes the set's ``call`` adapters from a private execution of the checks
+   module (not the one in ``sys.modules``), so that a submission that replaces attributes of the checks
+   ``checks_for`` returns (``object.__setattr__``) or the globals of the public module changes nothing;
 2. installs an audit hook (which nothing can remove) that refuses network access, new processes, signals to
-   other processes, ctypes, raising resource limits, importing ``solutions``, reading coursepkg's sources, the
-   solutions and the tests, and writing anywhere outside the sandbox folder.
+   other processes, ctypes, raising resource limits, importing ``solutions``, reading the protected folders,
+   writing anywhere outside the sandbox folder, and the introspection that would reach the grader's own frames
+   and objects (frames, tracebacks' frames, the garbage collector's lists, replacing a function's code).
 
 It writes what the function returned for each case to ``outputs.npz`` and the per-case errors to
 ``status.json``; the trusted grader compares them with the reference. Nothing this process reports can raise a
@@ -25,13 +28,15 @@ import importlib.util
 import io
 import json
 import os
-import pkgutil
 import resource
 import sys
 import traceback
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
+
+from coursepkg.grading.checks import CheckError, normalize
 
 MAX_OUTPUT_CHARS = 4000
 BLOCKED_EVENTS_PREFIXES = ("socket.", "ctypes.", "subprocess.", "os.exec", "os.spawn", "os.posix_spawn", "pty.")
@@ -71,54 +76,69 @@ class SandboxViolation(PermissionError):
     """An operation that graded code may not perform."""
 
 
-def _poison(qualified_name: str):
-    def refuse(*args, **kwargs):
-        raise SandboxViolation(
-            f"{qualified_name} is the course's reference solution; a graded submission must use its own code"
-        )
+class Shell:
+    """What a notebook submission's ``get_ipython()`` returns while it is graded: magics and shell escapes, which
+    IPython's input transformer turned into calls of these methods, run no command. A cell magic that only
+    measures or captures (``%%time``, ``%%capture``) still runs its Python body, so the functions it defines
+    count."""
 
-    refuse.__name__ = qualified_name.rsplit(".", 1)[-1]
-    return refuse
+    RUN_BODY = frozenset({"time", "timeit", "capture"})
+
+    def __init__(self, namespace: dict):
+        self.namespace = namespace
+
+    def run_cell_magic(self, name, line, body):
+        if name in self.RUN_BODY:
+            exec(compile(body, "submission.py", "exec"), self.namespace)
+
+    def run_line_magic(self, name, line, *args, **kwargs):
+        return None
+
+    def system(self, command):
+        return None
+
+    def getoutput(self, command, *args, **kwargs):
+        return []
 
 
-def hide_references() -> None:
-    """Replace every graded function and every check's reference by a refusing stub, everywhere in coursepkg."""
+def private_adapters(set_name: str) -> tuple[MappingProxyType, set[str]]:
+    """``{function name: call adapter}`` of ``set_name`` (read-only), from a private execution of its checks
+    module: the adapters' globals are a namespace no submission can name; and the files of their code."""
+    from coursepkg.exercise import exercise_set
+
+    record = exercise_set(set_name)
+    spec = importlib.util.find_spec(record.checks)
+    private = importlib.util.module_from_spec(spec)  # the same source and package, never put in sys.modules
+    spec.loader.exec_module(private)
+    adapters = {check.name: check.call for check in private.CHECKS}
+    return MappingProxyType(adapters), {spec.origin} | {a.__code__.co_filename for a in adapters.values()}
+
+
+def prepare_copy(library: Path) -> None:
+    """Refuse to go on unless ``coursepkg`` is the grader's copy in ``library``; silence ``check()``."""
     import coursepkg
     from coursepkg import grading
-    from coursepkg.grading.registry import EXERCISE_SETS, EXERCISES
 
-    check_modules = []
-    for module_name, checks_name, _title in EXERCISE_SETS.values():
-        for name in (module_name, checks_name):
-            if importlib.util.find_spec(name) is not None:
-                module = importlib.import_module(name)
-                if name == checks_name:
-                    check_modules.append(module)
-    # Every other module is imported now, while its source may still be read: submissions may use them.
-    for module_info in pkgutil.walk_packages(coursepkg.__path__, "coursepkg."):
-        if not module_info.name.endswith("__main__"):  # a __main__ module runs its command when imported
-            importlib.import_module(module_info.name)
-
-    replacements = {}
-    for exercise in EXERCISES.values():
-        replacements[id(exercise.function)] = _poison(f"{exercise.module}.{exercise.name}")
-    for module in check_modules:
-        for check in module.CHECKS:
-            replacements[id(check.expect)] = _poison(f"the reference of the check of {check.function}")
-            object.__setattr__(check, "expect", replacements[id(check.expect)])
-    for module_name, module in list(sys.modules.items()):
-        if module_name == "coursepkg" or module_name.startswith("coursepkg."):
-            for attribute, value in list(vars(module).items()):
-                if id(value) in replacements:
-                    setattr(module, attribute, replacements[id(value)])
-    EXERCISES.clear()
+    here = Path(os.path.realpath(coursepkg.__file__)).parent
+    if here != Path(os.path.realpath(library)) / "coursepkg":
+        raise SystemExit(f"the sandbox imported coursepkg from {here}, not from the grader's copy in {library}")
     # Checks in a notebook submission are the student's own business; they must not run during grading.
     grading.check = lambda *args, **kwargs: True
-    coursepkg.grading = grading
 
 
-def install_audit_hook(sandbox: Path, protected: list[Path]) -> None:
-    """Refuse, from now on and irrevocably, what graded code may not do (see the module docstring)."""
+INTROSPECTION_EVENTS = {"sys._current_frames", "gc.get_objects", "gc.get_referrers", "gc.get_referents"}
+INTROSPECTION_EVENTS |= {"sys.settrace", "sys.setprofile"}
+FRAME_ATTRIBUTES = {"tb_frame", "gi_frame", "cr_frame", "ag_frame"}  # reading them reaches the grader's frames
+CODE_ATTRIBUTES = {"__code__", "__defaults__", "__kwdefaults__"}  # writing them rewrites a function
+
+
+def install_audit_hook(sandbox: Path, protected: list[Path], grader_files: frozenset[str] = frozenset()) -> list[int]:
+    """Refuse, from now on and irrevocably, what graded code may not do (see the module docstring).
+
+    ``sys._getframe`` may not return a frame of ``grader_files`` (NumPy itself asks for frames, so it is not
+    refused outright). Returns the hook's ``trusted`` counter: while it is above 0 the grader's own code
+    (formatting a traceback) may introspect. Only :func:`main` holds it."""
+    trusted = [0]
     sandbox = Path(os.path.realpath(sandbox))
     protected = [Path(os.path.realpath(p)) for p in protected]
     allowed_writes = (sandbox, Path("/dev/null"))
@@ -130,7 +150,21 @@ def install_audit_hook(sandbox: Path, protected: list[Path]) -> None:
             return False
         return any(real == folder or folder in real.parents for folder in folders)
 
+    def above(path, folders) -> bool:
+        try:
+            real = Path(os.path.realpath(os.fsdecode(path)))
+        except (TypeError, ValueError):
+            return False
+        return any(real in folder.parents for folder in folders)
+
     def hook(event: str, args: tuple) -> None:
+        if not trusted[0] and (
+            event in INTROSPECTION_EVENTS
+            or (event == "sys._getframe" and args[0].f_code.co_filename in grader_files)
+            or (event == "object.__getattr__" and args[1] in FRAME_ATTRIBUTES)
+            or (event == "object.__setattr__" and args[1] in CODE_ATTRIBUTES)
+        ):
+            raise SandboxViolation(f"graded code may not use {event} {args[1] if event.startswith('object') else ''}")
         if event in BLOCKED_EVENTS or event.startswith(BLOCKED_EVENTS_PREFIXES):
             raise SandboxViolation(f"graded code may not use {event}")
         if event == "import" and str(args[0]).split(".")[0] in {"solutions", "tests"}:
@@ -142,13 +176,15 @@ def install_audit_hook(sandbox: Path, protected: list[Path]) -> None:
             )
             if writing and not inside(path, allowed_writes):
                 raise SandboxViolation(f"graded code may only write inside its sandbox, not {os.fsdecode(path)}")
-            if inside(path, protected):
+            if inside(path, protected) or above(path, protected):
+                # A folder above a protected one could be opened and read from with dir_fd.
                 raise SandboxViolation(f"graded code may not read {os.fsdecode(path)}")
         if event in PATH_EVENTS and args and isinstance(args[0], (str, bytes, os.PathLike)):
             if not inside(args[0], allowed_writes):
                 raise SandboxViolation(f"graded code may not use {event} outside its sandbox")
 
     sys.addaudithook(hook)
+    return trusted
 
 
 def set_limits(memory_mb: int, cpu_seconds: int) -> None:
@@ -174,22 +210,27 @@ def _load_cases(path: Path) -> list[dict]:
     return [cases[i] for i in sorted(cases)]
 
 
-def _describe_error(error: BaseException) -> str:
+def _describe_error(error: BaseException, trusted: list[int]) -> str:
     if isinstance(error, SystemExit):
         return f"called sys.exit({error.code!r})"
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == "submission.py"]
+    trusted[0] += 1
+    try:
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == "submission.py"]
+    finally:
+        trusted[0] -= 1
     where = f" (submission line {frames[-1].lineno})" if frames else ""
     return f"raised {type(error).__name__}: {error}{where}"
 
 
-def _run_function(check, candidate, cases: list[dict]) -> tuple[dict[int, str], dict[str, np.ndarray]]:
-    from coursepkg.grading.checks import CheckError, normalize
-
+def _run_function(
+    call, candidate, cases: list[dict], trusted: list[int], normalize=normalize, CheckError=CheckError
+) -> tuple[dict[int, str], dict]:
+    # normalize and CheckError are bound when the function is defined: the submission can rebind module globals.
     errors: dict[int, str] = {}
     outputs: dict[str, np.ndarray] = {}
     for i, case in enumerate(cases):
         try:
-            result = normalize(check.call(candidate, dict(case)))
+            result = normalize(call(candidate, dict(case)))
         except NotImplementedError as error:
             errors[i] = f"is not implemented yet ({error})"
             break
@@ -197,7 +238,7 @@ def _run_function(check, candidate, cases: list[dict]) -> tuple[dict[int, str], 
             errors[i] = str(error)
             continue
         except BaseException as error:  # a submission may raise anything, SystemExit included
-            errors[i] = _describe_error(error)
+            errors[i] = _describe_error(error, trusted)
             continue
         for key, value in result.items():
             outputs[f"{i}/{key}"] = np.array(value)  # np.array keeps 0-d results 0-d
@@ -212,29 +253,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--protect", action="append", default=[])
     parser.add_argument("--memory-mb", type=int, default=3072)
     parser.add_argument("--cpu-seconds", type=int, default=120)
+    parser.add_argument("--library", required=True, help="the folder of the grader's copy of coursepkg")
     args = parser.parse_args(argv)
     set_limits(args.memory_mb, args.cpu_seconds)
     sandbox = Path.cwd()
 
-    from coursepkg.grading import checks_for
-
-    checks = {check.function: check for check in checks_for(args.set)}
-    hide_references()
+    prepare_copy(Path(args.library))
+    adapters, adapter_files = private_adapters(args.set)
+    run_function, describe_error, save = _run_function, _describe_error, np.savez  # taken before the submission runs
     functions = [f for f in args.functions.split(",") if f]
     cases = {f: _load_cases(sandbox / f"cases-{f}.npz") for f in functions}
     source = Path(args.submission).read_text()
     progress = open(sandbox / "progress.txt", "a", buffering=1)  # noqa: SIM115 -- open for the whole run
-    install_audit_hook(sandbox, [Path(p) for p in args.protect])
+    grader_files = frozenset({__file__, normalize.__code__.co_filename, *adapter_files})
+    trusted = install_audit_hook(sandbox, [Path(p) for p in args.protect], grader_files)
 
     printed = io.StringIO()
     namespace = {"__name__": "submission", "__file__": "submission.py", "__builtins__": builtins}
+    shell = Shell(namespace)
+    namespace["get_ipython"] = lambda: shell
     load = {"loaded": False}
     with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
         try:
             exec(compile(source, "submission.py", "exec"), namespace)
             load["loaded"] = True
         except BaseException as error:  # a submission may raise anything, SystemExit included
-            load["error"] = _describe_error(error)
+            load["error"] = describe_error(error, trusted)
     load["printed"] = printed.getvalue()[-MAX_OUTPUT_CHARS:]
     (sandbox / "load.json").write_text(json.dumps(load))
     progress.write("loaded\n")
@@ -250,10 +294,10 @@ def main(argv: list[str] | None = None) -> None:
                 status = {"error": f"the submission does not define a function called {function}"}
                 outputs = {}
             else:
-                errors, outputs = _run_function(checks[function], candidate, cases[function])
+                errors, outputs = run_function(adapters[function], candidate, cases[function], trusted)
                 status = {"errors": errors}
         status["printed"] = printed.getvalue()[-MAX_OUTPUT_CHARS:]
-        np.savez(sandbox / f"outputs-{function}.npz", **outputs)
+        save(sandbox / f"outputs-{function}.npz", **outputs)
         (sandbox / f"status-{function}.json").write_text(json.dumps(status))
         progress.write(f"done {function}\n")
 

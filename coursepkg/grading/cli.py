@@ -1,7 +1,7 @@
 """Command line of the grading machinery.
 
-    python -m coursepkg.grading generate [--check]            write (or verify) solutions/ and exercises/
     python -m coursepkg.grading SUBMISSION [--out results.json] [--set ch01_gradients] [--timeout S]
+        [--secret S] [--graded-visibility V] [--no-smoke] [--protect DIR]
 
 Grading prints a table and, with ``--out``, writes Gradescope's ``results.json`` (atomically).
 """
@@ -10,42 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
-from .registry import EXERCISE_SETS
-
-
-def _generate(argv: list[str]) -> int:
-    from .generate import generate
-
-    parser = argparse.ArgumentParser(prog="python -m coursepkg.grading generate")
-    parser.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
-    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the course repository (default: here)")
-    args = parser.parse_args(argv)
-    problems = generate(args.root, check_only=args.check)
-    for problem in problems:
-        print(problem)
-    if args.check and problems:
-        print("The generated exercise files are out of date: run `python -m coursepkg.grading generate`.")
-        return 1
-    if not args.check:
-        print(f"generated files are up to date ({len(problems)} written)")
-    return 0
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as file:
-        file.write(text)
-    os.replace(temporary, path)
+from ..exercise import EXERCISE_SETS
+from ..files import write_atomically
 
 
 def _grade(argv: list[str]) -> int:
-    from .sandbox import grade
+    from .sandbox import SECRET_VARIABLE, VISIBILITIES, grade
 
     parser = argparse.ArgumentParser(prog="python -m coursepkg.grading", description="Grade a submission.")
     parser.add_argument("submission", type=Path, help="a .py file or an .ipynb notebook")
@@ -53,23 +26,44 @@ def _grade(argv: list[str]) -> int:
     parser.add_argument("--set", choices=sorted(EXERCISE_SETS), help="the exercise set (default: from the name)")
     parser.add_argument("--timeout", type=float, help="seconds allowed per graded function (default: per check)")
     parser.add_argument("--memory-mb", type=int, default=3072, help="memory limit of the sandboxed process")
+    parser.add_argument(
+        "--secret",
+        help=f"the secret the graded cases are drawn from (default: ${SECRET_VARIABLE}; without it, the public seeds)",
+    )
+    parser.add_argument(
+        "--graded-visibility",
+        choices=VISIBILITIES,
+        help="Gradescope visibility of the graded tests (default: after_due_date, or visible with --no-smoke)",
+    )
+    parser.add_argument("--no-smoke", action="store_true", help="no visible smoke case per function")
+    parser.add_argument("--protect", type=Path, action="append", default=[], help="another folder to hide")
     args = parser.parse_args(argv)
     if not args.submission.is_file():
         parser.error(f"no submission file at {args.submission}")
     try:
-        report = grade(args.submission, args.set, timeout=args.timeout, memory_mb=args.memory_mb)
+        report = grade(
+            args.submission,
+            args.set,
+            timeout=args.timeout,
+            memory_mb=args.memory_mb,
+            secret=args.secret,
+            smoke=not args.no_smoke,
+            graded_visibility=args.graded_visibility,
+            protect=args.protect,
+        )
     except ValueError as error:
         parser.error(str(error))
     print(report.table())
     if args.out is not None:
-        _write_atomically(args.out, json.dumps(report.as_gradescope(), indent=2) + "\n")
+        write_atomically(args.out, json.dumps(report.as_gradescope(), indent=2) + "\n")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "generate":
-        return _generate(argv[1:])
+        print("The exercise generator is repository tooling now: run `python -m tools.exercises [--check]`.")
+        return 2
     if argv and argv[0] in ("autograder", "batch"):
         from . import autograder, batch
 

@@ -32,7 +32,7 @@ def graded_functions(set_name: str) -> list[tuple[str, float]]:
     """``(function name, points)`` for each graded function of the set, in the grader's order."""
     from . import checks_for
 
-    return [(check.function, float(check.points)) for check in checks_for(check_set_name(set_name))]
+    return [(check.name, float(check.points)) for check in checks_for(check_set_name(set_name))]
 
 
 def fingerprint(set_name: str) -> str:
@@ -42,7 +42,8 @@ def fingerprint(set_name: str) -> str:
     """
     from .registry import EXERCISE_SETS, EXERCISES
 
-    functions_module, checks_module, _title = EXERCISE_SETS[check_set_name(set_name)]
+    record = EXERCISE_SETS[check_set_name(set_name)]
+    functions_module, checks_module = record.module, record.checks
     importlib.import_module(functions_module)  # registers its @exercise functions
     digest = hashlib.sha256(inspect.getsource(importlib.import_module(checks_module)).encode())
     graded = sorted((e.name, e.function) for e in EXERCISES.values() if e.module == functions_module)
