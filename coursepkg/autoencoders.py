@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 
-class MLPAutoencoder(nn.Module):
+class MLPAutoencoder(layers.EncoderDecoder):
     """A fully connected autoencoder with layer widths ``dims`` from the input to the code.
 
     ``MLPAutoencoder((784, 1000, 500, 250, 30))`` has the encoder 784-1000-500-250-30 and the mirrored
@@ -76,18 +76,6 @@ class MLPAutoencoder(nn.Module):
         self.encoder = layers.mlp(dims, activation, code_activation, last_argument="code_activation")
         self.decoder = layers.mlp(dims[::-1], activation, output_activation, last_argument="output_activation")
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The code z = f_phi(x)."""
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """The reconstruction g_theta(z)."""
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The reconstruction x~ = g_theta(f_phi(x))."""
-        return self.decoder(self.encoder(x))
-
 
 class KSparseAutoencoder(MLPAutoencoder):
     """An :class:`MLPAutoencoder` whose code keeps only its ``k`` largest units (Makhzani and Frey 2013).
@@ -104,9 +92,6 @@ class KSparseAutoencoder(MLPAutoencoder):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The k-sparse code: the encoder's output with all but its k largest units set to zero."""
         return top_k_sparse(self.encoder(x), self.k)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encode(x))
 
 
 # ------------------------------------------------------------------------------------------ input checks

@@ -25,6 +25,7 @@ from torch import nn
 
 from . import validation
 from .exercise import exercise
+from .layers import EncoderDecoder
 
 __all__ = [
     "HINTON_DIMS",
@@ -313,13 +314,13 @@ def principal_angles(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 # Linear autoencoders
 
 
-class LinearAutoencoder(nn.Module):
+class LinearAutoencoder(EncoderDecoder):
     """The linear autoencoder ``x~ = W_d (W_e x + b_e) + b_d`` (eq-ch4-linear-ae) with a code of size ``k``.
 
     ``encoder`` is ``nn.Linear(d, k)`` (weight ``W_e`` of shape (k, d), bias ``b_e``) and ``decoder`` is
     ``nn.Linear(k, d)`` (weight ``W_d`` of shape (d, k), bias ``b_d``). Trained on the squared error it learns
     the principal subspace of its data, in a basis (the columns of ``W_d``) that is neither orthogonal nor
-    ordered.
+    ordered. ``encode`` is the code ``z = W_e x + b_e``, ``decode`` the reconstruction ``W_d z + b_d``.
     """
 
     def __init__(self, d: int, k: int):
@@ -330,18 +331,6 @@ class LinearAutoencoder(nn.Module):
         self.d, self.k = int(d), int(k)
         self.encoder = nn.Linear(self.d, self.k)
         self.decoder = nn.Linear(self.k, self.d)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The code ``z = W_e x + b_e``."""
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """The reconstruction ``W_d z + b_d``."""
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The reconstruction ``x~ = W_d (W_e x + b_e) + b_d``."""
-        return self.decoder(self.encoder(x))
 
 
 @exercise(

@@ -421,12 +421,7 @@ def iwae_bound(
 
 
 def naive_log_likelihood(
-    model,
-    x: torch.Tensor,
-    k: int,
-    *,
-    generator: torch.Generator | None = None,
-    max_elements: int | None = None,
+    model, x: torch.Tensor, k: int, *, generator: torch.Generator | None = None, max_elements: int | None = None
 ) -> torch.Tensor:
     """The naive Monte Carlo estimate log (1/k) sum_i p_theta(x | z_i), z_i ~ p(z), of each example (N,).
 

@@ -162,10 +162,10 @@ def _graded_functions() -> dict[tuple[str, str], object]:
     """(module file stem, function name) -> function, for every graded function of the package."""
     import importlib
 
-    from coursepkg.grading.registry import EXERCISE_SETS, EXERCISES
+    from coursepkg.exercise import EXERCISE_SETS, EXERCISES
 
-    for module, _, _ in EXERCISE_SETS.values():
-        importlib.import_module(module)
+    for record in EXERCISE_SETS.values():
+        importlib.import_module(record.module)
     return {(key[0].rsplit(".", 1)[-1], key[1]): item.function for key, item in EXERCISES.items()}
 
 

@@ -106,7 +106,8 @@ def _function_score(tests: list[dict], function: str) -> float:
 
 def row_of(submission: Submission, set_name: str, results: dict, seconds: float) -> dict[str, str]:
     """The CSV row of one graded submission, from its Gradescope results."""
-    tests = results.get("tests", [])
+    # The smoke tests (max_score 0) say how one visible case went; a submission-wide error shows in the scored ones.
+    tests = [t for t in results.get("tests", []) if t.get("max_score", 0.0) > 0]
     outputs = {t.get("output", "") for t in tests}
     failed = [t for t in tests if t.get("score", 0.0) < t.get("max_score", 0.0)]
     # A submission-wide problem (unreadable, not loadable, no file) gives every test the same message.
