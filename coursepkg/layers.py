@@ -49,9 +49,6 @@ class EncoderDecoder(nn.Module):
     subclass that changes the code (a k-sparse one, say) overrides ``encode`` alone.
     """
 
-    encoder: nn.Module
-    decoder: nn.Module
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code z = f(x)."""
         return self.encoder(x)

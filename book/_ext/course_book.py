@@ -251,9 +251,18 @@ class ExerciseNotebooks(SphinxDirective):
         return [items]
 
 
+def skip_inherited_library_members(app, what, name, obj, skip, options):
+    """Leave out of the reference what a class inherits from scikit-learn (``pca.PCA``'s ``set_output``,
+    ``set_*_request``...): scikit-learn documents those, and their docstrings cite its own glossary."""
+    if what == "class" and (getattr(obj, "__module__", None) or "").startswith("sklearn"):
+        return True
+    return None
+
+
 def setup(app: Sphinx) -> dict:
     app.connect("builder-inited", write_pages)
     app.connect("autodoc-process-docstring", keep_bars_literal)
+    app.connect("autodoc-skip-member", skip_inherited_library_members)
     app.connect("html-page-context", drop_duplicate_scripts)
     app.connect("missing-reference", undocumented_package_name)
     app.add_directive("course-exercise-notebooks", ExerciseNotebooks)

@@ -184,7 +184,8 @@ def zero_results(set_name: str, reason: str) -> dict:
 
 
 def with_extra_data(results: dict, set_name: str) -> dict:
-    """``results`` with the version and fingerprint of :func:`setinfo.extra_data` in its ``extra_data``."""
+    """``results`` with the version and fingerprint of :func:`coursepkg.grading.setinfo.extra_data` in its
+    ``extra_data``."""
     try:
         provenance = setinfo.extra_data(set_name)
     except Exception as error:  # an unknown set cannot be fingerprinted; say why instead
