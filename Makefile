@@ -39,7 +39,7 @@ KERNELS := $(CURDIR)/_build/kernels
 export COURSEPKG_WHEEL_ENV := $(WHEEL_ENV)
 THREADS_PER_WORKER := $(shell echo $$(( $(CORES) / $(PYTEST_WORKERS) > 0 ? $(CORES) / $(PYTEST_WORKERS) : 1 )))
 
-.PHONY: setup wheel-env book test lint generated notebooks browser clean
+.PHONY: setup wheel-env book test full lint generated notebooks browser clean
 
 setup: $(STAMP)
 
@@ -95,6 +95,11 @@ browser:
 test: lint generated notebooks browser book
 	OMP_NUM_THREADS=$(THREADS_PER_WORKER) COURSE_REQUIRE_BUILD=1 $(BIN)/python -m pytest tests \
 	  -n $(PYTEST_WORKERS) --dist loadfile -p no:cacheprovider --durations=15
+
+# The full profile (long enough to reach the papers' numbers; meant for a GPU, hours on a CPU): every chapter run in
+# the installed package's kernel, and a record per chapter in records/full/ (glued numbers, time, memory, device).
+full: setup wheel-env
+	JUPYTER_PATH=$(KERNELS) $(BIN)/python -m tools.profile_record --profile full
 
 clean:
 	rm -rf _build book/api .pytest_cache .ruff_cache $(WHEEL_ENV)
