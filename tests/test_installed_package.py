@@ -118,7 +118,11 @@ IMPORT_EVERY_MODULE = """
         if name in declared:
             continue
         declared.add(name)
-        for requirement in metadata.requires(name) or []:
+        try:
+            requirements = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:  # a dependency for another platform (tqdm's colorama on Windows)
+            continue
+        for requirement in requirements:
             if "extra ==" not in requirement:
                 todo.append(normalized(re.match(r"[A-Za-z0-9._-]+", requirement).group(0)))
     owners = metadata.packages_distributions()

@@ -268,7 +268,9 @@ def test_principal_angles_match_scipy(seed, d, p, q):
     rng = np.random.default_rng(seed)
     A, B = rng.normal(size=(d, min(p, d))), rng.normal(size=(d, min(q, d)))
     ours = pca.principal_angles(A, B)
-    np.testing.assert_allclose(ours, np.sort(scipy.linalg.subspace_angles(A, B)), rtol=1e-9, atol=1e-11)
+    # Where the subspaces intersect (p + q > d) the exact angles are 0 and SciPy returns up to about 2e-8 for them
+    # (seed 0, d=4, p=q=3: 2.1e-8 where ours is 5.7e-16), so its values are a reference to 1e-7 there.
+    np.testing.assert_allclose(ours, np.sort(scipy.linalg.subspace_angles(A, B)), rtol=1e-9, atol=1e-7)
     assert np.all(np.diff(ours) >= 0)
 
 
