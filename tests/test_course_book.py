@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -61,3 +62,53 @@ def test_a_chapter_page_lists_what_the_chapter_uses_and_links_its_exercises():
 def test_reference_targets_are_where_autodoc_documents_them():
     assert course_book.reference_target("coursepkg.gd.gradient_descent") == "coursepkg.gd.gradient_descent"
     assert course_book.reference_target("coursepkg.grading.check") == "coursepkg.grading.check"  # in __all__
+
+
+def _record(chapter: str, **fields) -> dict:
+    return {
+        "chapter": chapter,
+        "profile": "full",
+        "device": "cuda",
+        "device_name": "NVIDIA H200",
+        "cores": 16,
+        "torch": "2.13.0",
+        "commit": "0123456789abcdef",
+        "tree_clean": True,
+        "date": "2026-12-02T05:00:00Z",
+        "seconds": 1800.0,
+        "peak_rss_mib": 3072,
+        "glued": {"ch4_deep_error": "2.98765", "ch4_profile": "'full'"},
+        **fields,
+    }
+
+
+class _Records(course_book.ProfileRecords):
+    env = type("Env", (), {"note_dependency": lambda self, path: None})()
+
+    def __init__(self, profile: str):  # what the directive reads of a parsed directive: its argument
+        self.arguments = [profile]
+
+
+def test_the_records_table_says_where_each_chapter_was_measured_and_lists_its_glued_numbers(tmp_path, monkeypatch):
+    folder = tmp_path / "records" / "full"
+    folder.mkdir(parents=True)
+    (folder / "04_pca.json").write_text(json.dumps(_record("04_pca")))
+    (folder / "06_vae.json").write_text(json.dumps(_record("06_vae", error="RuntimeError: CUDA out of memory")))
+    (folder / "01_gradients.json").write_text(json.dumps(_record("01_gradients", tree_clean=False)))
+    monkeypatch.setattr(course_book, "ROOT", tmp_path)
+    table, *blocks = _Records("full").run()
+    rows = [[entry.astext() for entry in row.children] for row in table.findall(course_book.nodes.row)]
+    assert rows[0] == ["Chapter", "Wall time", "Peak memory", "Measured on", "torch", "Commit", "Date"]
+    assert [row[0] for row in rows[1:]] == ["01_gradients", "04_pca", "06_vae"]
+    assert rows[1][5] == "01234567 (uncommitted changes)" and rows[2][5] == "01234567"
+    assert rows[2][1:5] == ["30.0 min", "3.0 GiB", "cuda: NVIDIA H200, 16 cores", "2.13.0"]
+    assert rows[3][1] == "failed"
+    text = "".join(node.astext() for node in blocks)
+    assert "ch4_deep_error" in text and "2.988" in text and "'full'" not in text
+    assert "CUDA out of memory" in text
+
+
+def test_without_records_the_page_says_how_to_make_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(course_book, "ROOT", tmp_path)
+    (paragraph,) = _Records("full").run()
+    assert "make full" in paragraph.astext()

@@ -109,8 +109,8 @@ def record_chapter(path: Path, profile: str, timeout: float) -> dict:
     """Run :func:`execute_one` in a child process with ``COURSE_PROFILE=profile``; the record, or its error."""
     command = [sys.executable, "-m", "tools.profile_record", "--execute-one", str(path), "--timeout", str(timeout)]
     env = {**os.environ, "COURSE_PROFILE": profile}
+    record = {"chapter": path.stem, "profile": profile, **provenance()}  # the commit that runs, not the one after
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
-    record = {"chapter": path.stem, "profile": profile, **provenance()}
     if result.returncode != 0:
         return {**record, "error": result.stderr[-4000:]}
     return {**record, **json.loads(result.stdout.strip().splitlines()[-1])}

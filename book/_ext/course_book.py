@@ -10,12 +10,15 @@ At the start of every build (``builder-inited``, before Sphinx looks for sources
 
 ``_toc.yml`` lists them with ``glob`` entries. The folder is generated (and ignored by git): edit the chapters,
 the package's docstrings or this file, never the pages. The directive ``{course-exercise-notebooks}`` lists
-the exercise notebooks of ``exercises/`` with their Colab links and downloads.
+the exercise notebooks of ``exercises/`` with their Colab links and downloads; ``{course-profile-records}``
+shows the records ``make full`` commits to ``records/<profile>/`` (tools/profile_record.py), where and on what
+each was measured, and every number the chapter glued in that run.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 import re
 import sys
@@ -251,6 +254,76 @@ class ExerciseNotebooks(SphinxDirective):
         return [items]
 
 
+def _table(headers: list[str], rows: list[list[str]]) -> nodes.table:
+    """A plain docutils table of text cells."""
+    group = nodes.tgroup(cols=len(headers))
+    group += [nodes.colspec(colwidth=1) for _ in headers]
+
+    def row(cells: list[str]) -> nodes.row:
+        line = nodes.row()
+        for cell in cells:
+            line += nodes.entry("", nodes.paragraph(text=cell))
+        return line
+
+    head, body = nodes.thead(), nodes.tbody()
+    head += row(headers)
+    body += [row(cells) for cells in rows]
+    group += [head, body]
+    return nodes.table("", group)
+
+
+def _shown(value: str) -> str:
+    """A glued value as the record stores it (its text/plain), numbers to four significant digits."""
+    try:
+        return f"{float(value):.4g}"
+    except ValueError:
+        return value.strip("'")
+
+
+def profile_records(folder: Path) -> list[dict]:
+    """The records in ``folder`` (``records/<profile>/*.json``), in chapter order."""
+    return [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
+
+
+class ProfileRecords(SphinxDirective):
+    """``{course-profile-records} full``: a table of the committed records of one profile, then each chapter's
+    glued numbers in a collapsed block. A record that failed says so with the end of its error."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        profile = self.arguments[0]
+        folder = ROOT / "records" / profile
+        records = profile_records(folder)
+        if not records:
+            return [nodes.paragraph(text=f"No {profile}-profile record is committed yet (make {profile} writes them).")]
+        for path in folder.glob("*.json"):
+            self.env.note_dependency(str(path))
+        headers = ["Chapter", "Wall time", "Peak memory", "Measured on", "torch", "Commit", "Date"]
+        rows = []
+        for record in records:
+            where = f"{record['device']}: {record['device_name']}, {record['cores']} cores"
+            commit = record["commit"][:8] + ("" if record.get("tree_clean") else " (uncommitted changes)")
+            if "error" in record:
+                duration, memory = "failed", "-"
+            else:
+                duration, memory = f"{record['seconds'] / 60:.1f} min", f"{record['peak_rss_mib'] / 1024:.1f} GiB"
+            rows.append([record["chapter"], duration, memory, where, record["torch"], commit, record["date"][:10]])
+        result: list[nodes.Node] = [_table(headers, rows)]
+        for record in records:
+            summary = f"{record['chapter']}: " + (
+                "the error" if "error" in record else f"the {len(record['glued'])} numbers it glued"
+            )
+            result.append(nodes.raw("", f"<details><summary>{summary}</summary>", format="html"))
+            if "error" in record:
+                result.append(nodes.literal_block(text=record["error"][-1500:]))
+            else:
+                glued = sorted(record["glued"].items())
+                result.append(_table(["Name", "Value"], [[name, _shown(value)] for name, value in glued]))
+            result.append(nodes.raw("", "</details>", format="html"))
+        return result
+
+
 def skip_inherited_library_members(app, what, name, obj, skip, options):
     """Leave out of the reference what a class inherits from scikit-learn (``pca.PCA``'s ``set_output``,
     ``set_*_request``...): scikit-learn documents those, and their docstrings cite its own glossary."""
@@ -266,4 +339,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("html-page-context", drop_duplicate_scripts)
     app.connect("missing-reference", undocumented_package_name)
     app.add_directive("course-exercise-notebooks", ExerciseNotebooks)
+    app.add_directive("course-profile-records", ProfileRecords)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
