@@ -423,12 +423,14 @@ def test_the_hidden_copy_holds_no_reference(tmp_path):
 
     library = write_hidden_copy(tmp_path / "lib")
     code = (
-        "import numpy as np, coursepkg, coursepkg.gd, coursepkg.nn\n"
+        "import numpy as np, torch, coursepkg, coursepkg.gd, coursepkg.nn, coursepkg.vae\n"
         "from coursepkg.grading import checks_for\n"
         f"assert coursepkg.__file__.startswith({str(library)!r}), coursepkg.__file__\n"
         "attempts = {\n"
         "    'container': lambda: coursepkg.nn.ACTIVATIONS['logistic'].derivative(np.zeros(2)),\n"
         "    'module': lambda: coursepkg.gd.least_squares_grad(np.eye(2), np.ones(2), np.ones(2)),\n"
+        "    'package': lambda: coursepkg.vae.reparameterize(torch.zeros(2), torch.zeros(2)),\n"
+        "    'through a submodule': lambda: coursepkg.vae.VAE(4, 3, 2)(torch.zeros(1, 4)),\n"
         "    'check.function': lambda: checks_for('ch01_gradients')[0].function(np.eye(2), np.ones(2), np.ones(2)),\n"
         "    'check.expect': lambda: checks_for('ch01_gradients')[0].expect({}),\n"
         "}\n"
