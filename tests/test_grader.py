@@ -273,19 +273,33 @@ def attack_scores(report, function: str, checks) -> tuple[dict[str, float], dict
     return scores(report), expected
 
 
-def test_exec_of_the_solutions_through_a_folder_descriptor(chapter1, tmp_path):
-    source, _ = chapter1
-    attack = (
+def exec_through_folder_descriptor(path: str, edit: str = "", namespace: str = "{}") -> str:
+    """The body of an attacking ``least_squares_grad``: it opens the repository's file ``path`` relative to a
+    descriptor of the repository's folder, runs its text (after ``edit``, a method call such as ``.replace(...)``)
+    and returns what the ``least_squares_grad`` defined there computes."""
+    return (
         "    import os\n"
         f"    folder = os.open({str(ROOT)!r}, os.O_RDONLY)\n"
-        "    handle = os.open('solutions/ch01_gradients.py', os.O_RDONLY, dir_fd=folder)\n"
-        "    namespace = {}\n"
-        "    exec(os.read(handle, 10**6).decode(), namespace)\n"
+        f"    handle = os.open({path!r}, os.O_RDONLY, dir_fd=folder)\n"
+        f"    text = os.read(handle, 10**6).decode(){edit}\n"
+        f"    namespace = {namespace}\n"
+        "    exec(text, namespace)\n"
         "    return namespace['least_squares_grad'](X, t, w)\n"
     )
-    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", attack), timeout=8.0)
+
+
+def assert_the_attack_earns_nothing(tmp_path, source: str, attack: str, **kwargs):
+    """Grade chapter 1's solutions with ``attack`` as the body of ``least_squares_grad``: that function scores 0,
+    every other one its points. Returns the report."""
+    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", attack), **{"timeout": 8.0, **kwargs})
     got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
     assert got == expected, report.table()
+    return report
+
+
+def test_exec_of_the_solutions_through_a_folder_descriptor(chapter1, tmp_path):
+    source, _ = chapter1
+    assert_the_attack_earns_nothing(tmp_path, source, exec_through_folder_descriptor("solutions/ch01_gradients.py"))
 
 
 def test_exec_of_the_autograders_copy_of_the_solutions(chapter1, tmp_path, monkeypatch):
@@ -299,25 +313,15 @@ def test_exec_of_the_autograders_copy_of_the_solutions(chapter1, tmp_path, monke
         f"    exec(open({str(copy / 'ch01_gradients.py')!r}).read(), namespace)\n"
         "    return namespace['least_squares_grad'](X, t, w)\n"
     )
-    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", attack), timeout=8.0)
-    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
-    assert got == expected, report.table()
+    assert_the_attack_earns_nothing(tmp_path, source, attack)
 
 
 def test_exec_of_the_package_module_file(chapter1, tmp_path):
     source, _ = chapter1
-    attack = (
-        "    import os\n"
-        f"    folder = os.open({str(ROOT)!r}, os.O_RDONLY)\n"
-        "    handle = os.open('coursepkg/gd.py', os.O_RDONLY, dir_fd=folder)\n"
-        "    text = os.read(handle, 10**6).decode().replace('from .', 'from coursepkg.')\n"
-        "    namespace = {'__name__': 'stolen'}\n"
-        "    exec(text, namespace)\n"
-        "    return namespace['least_squares_grad'](X, t, w)\n"
+    attack = exec_through_folder_descriptor(
+        "coursepkg/gd.py", edit=".replace('from .', 'from coursepkg.')", namespace="{'__name__': 'stolen'}"
     )
-    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", attack), timeout=8.0)
-    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
-    assert got == expected, report.table()
+    assert_the_attack_earns_nothing(tmp_path, source, attack)
 
 
 def test_a_reference_taken_from_a_container(tmp_path):
@@ -458,16 +462,6 @@ def test_where_the_system_allows_no_walls_the_audit_hook_still_holds(chapter1, t
     from coursepkg.grading.isolation import Isolation
 
     source, _ = chapter1
-    attack = (
-        "    import os\n"
-        f"    folder = os.open({str(ROOT)!r}, os.O_RDONLY)\n"
-        "    handle = os.open('solutions/ch01_gradients.py', os.O_RDONLY, dir_fd=folder)\n"
-        "    namespace = {}\n"
-        "    exec(os.read(handle, 10**6).decode(), namespace)\n"
-        "    return namespace['least_squares_grad'](X, t, w)\n"
-    )
-    submission = stubbed(source, "least_squares_grad", attack)
-    report = grade_source(tmp_path, submission, timeout=8.0, isolation=Isolation("audit hook", ()))
-    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
-    assert got == expected, report.table()
+    attack = exec_through_folder_descriptor("solutions/ch01_gradients.py")
+    report = assert_the_attack_earns_nothing(tmp_path, source, attack, isolation=Isolation("audit hook", ()))
     assert report.isolation.startswith("Isolation: audit hook only"), report.isolation
