@@ -17,7 +17,6 @@ Generated files are never edited by hand; ``--check`` reports files that differ 
 
 from __future__ import annotations
 
-import argparse
 import ast
 import importlib
 import inspect
@@ -32,8 +31,8 @@ import nbformat
 from nbformat import v4
 
 from coursepkg.exercise import EXERCISE_SETS, ExerciseSet, graded_in
-from coursepkg.files import write_atomically
 from coursepkg.grading.transform import body_start, replace_bodies
+from tools import generated
 from tools.colab import INSTALL_SOURCE
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -260,34 +259,27 @@ def expected_files(root: Path) -> dict[Path, str]:
 def generate(root: Path = ROOT, check_only: bool = False) -> list[str]:
     """Write (or with ``check_only`` compare) the generated files; return the problems found."""
     files = expected_files(root)
-    problems = []
-    for folder in ("solutions", "exercises"):
-        for path in sorted((root / folder).glob("ch*")):
-            if path not in files:
-                problems.append(f"{path.relative_to(root)} is not generated from any exercise set (stale?)")
-    for path, content in files.items():
-        current = path.read_text() if path.exists() else None
-        if current != content:
-            problems.append(f"{path.relative_to(root)} {'is missing' if current is None else 'is out of date'}")
-            if not check_only:
-                write_atomically(path, content)
-    return problems
+    stale = [
+        f"{path.relative_to(root)} is not generated from any exercise set (stale?)"
+        for folder in ("solutions", "exercises")
+        for path in sorted((root / folder).glob("ch*"))
+        if path not in files
+    ]
+    return generated.update(root, files, check_only, stale)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only report files that differ; exit 1 if any")
-    parser.add_argument("--root", type=Path, default=ROOT, help="the course repository (default: this one)")
-    args = parser.parse_args(argv)
-    problems = generate(args.root, check_only=args.check)
-    for problem in problems:
-        print(problem)
-    if args.check and problems:
-        print(f"The generated exercise files are out of date: run `{COMMAND}`.")
-        return 1
-    if not args.check:
-        print(f"generated files are up to date ({len(problems)} written)")
-    return 0
+    return generated.command_line(
+        argv,
+        generate,
+        prog=COMMAND,
+        description=__doc__.split("\n\n")[0],
+        what="files",
+        default_root=ROOT,
+        default_root_help="this one",
+        out_of_date=f"The generated exercise files are out of date: run `{COMMAND}`.",
+        up_to_date="generated files are up to date",
+    )
 
 
 if __name__ == "__main__":
