@@ -447,7 +447,7 @@ def test_a_cpu_generator_gives_the_same_draws_on_every_device(device):
 
 
 def test_every_public_name_is_importable_from_the_package_and_graded_ones_live_in_its_init():
-    from coursepkg.grading.registry import EXERCISES
+    from coursepkg.exercise import EXERCISES
     from coursepkg.vae import gradient_estimators, importance_sampling, interpolation, linear_gaussian, model, objective
 
     for module in (model, objective, importance_sampling, interpolation, linear_gaussian, gradient_estimators):
