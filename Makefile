@@ -12,8 +12,7 @@
 # come from the package as a student installs it; tests/test_executed_chapters.py then checks the executed
 # notebooks the build leaves in _build/jupyter_execute (every cell ran, no error). What a chapter's Colab
 # notebook adds to the chapter, its install cell, is cheap and runs on its own, with the exercise notebooks, in
-# tests/test_installed_package.py. Running the chapters a second time under nbval (as before) checked nothing
-# more and cost the longest part of the test run.
+# tests/test_installed_package.py, so the chapters are not run a second time under nbval.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -26,8 +25,7 @@ endif
 export PYTHONDONTWRITEBYTECODE := 1
 PYTEST_WORKERS ?= 2
 # Each pytest worker (and each notebook kernel it starts) gets its share of the cores: with torch's default of one
-# thread per core in every process, the two workers' thread pools oversubscribed the two cores and spun, and the
-# nbval stage took about 11 minutes instead of 2.
+# thread per core in every process, the workers' thread pools would oversubscribe the cores and spin.
 CORES := $(shell nproc 2>/dev/null || echo 2)
 # The installed package: the wheel built from this tree, in a fresh venv outside the repository, with the notebook
 # runtime Colab has (ipykernel, ipywidgets), nbclient to run notebooks and, for the book build's kernel only,
@@ -99,7 +97,7 @@ test: lint generated notebooks browser book
 	OMP_NUM_THREADS=$(THREADS_PER_WORKER) COURSE_REQUIRE_BUILD=1 $(BIN)/python -m pytest tests \
 	  -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider --durations=15
 
-# The full profile (long enough to reach the papers' numbers; meant for a GPU, hours on a CPU): every chapter run in
+# The full profile (long enough to reach the papers' numbers; meant for a GPU): every chapter run in
 # the installed package's kernel, and a record per chapter in records/full/ (glued numbers, time, memory, device).
 full: setup wheel-env
 	JUPYTER_PATH=$(KERNELS) $(BIN)/python -m tools.profile_record --profile full

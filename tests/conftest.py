@@ -27,3 +27,28 @@ def device(request) -> torch.device:
 def float64_device(request) -> torch.device:
     """Each available device that computes in float64 (Apple's MPS does not): for the float64 equivalence tests."""
     return torch.device(request.param)
+
+
+MYST_FRONT_MATTER = """\
+---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+"""
+
+
+@pytest.fixture
+def myst_chapter():
+    """The text of a tiny MyST-Markdown chapter notebook: ``myst_chapter(title, body)`` is the jupytext front
+    matter, the heading ``# title`` and ``body`` (the chapter's cells, in MyST)."""
+
+    def write(title: str, body: str) -> str:
+        return f"{MYST_FRONT_MATTER}\n# {title}\n\n{body}"
+
+    return write

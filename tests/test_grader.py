@@ -268,24 +268,36 @@ def test_generated_notebooks_are_valid_and_stubs_import_no_private_name(set_name
 # function it answers with, and the rest of the submission still counts.
 
 
-def attack_scores(report, function: str, checks) -> tuple[dict[str, float], dict[str, float]]:
-    expected = {c.name: (0.0 if c.name == function else c.points) for c in checks}
-    return scores(report), expected
+def exec_through_folder_descriptor(path: str, edit: str = "", namespace: str = "{}") -> str:
+    """The body of an attacking ``least_squares_grad``: it opens the repository's file ``path`` relative to a
+    descriptor of the repository's folder, runs its text (after ``edit``, a method call such as ``.replace(...)``)
+    and returns what the ``least_squares_grad`` defined there computes."""
+    return (
+        "    import os\n"
+        f"    folder = os.open({str(ROOT)!r}, os.O_RDONLY)\n"
+        f"    handle = os.open({path!r}, os.O_RDONLY, dir_fd=folder)\n"
+        f"    text = os.read(handle, 10**6).decode(){edit}\n"
+        f"    namespace = {namespace}\n"
+        "    exec(text, namespace)\n"
+        "    return namespace['least_squares_grad'](X, t, w)\n"
+    )
+
+
+def assert_the_attack_earns_nothing(
+    tmp_path, submission: str, function: str = "least_squares_grad", set_name: str = "ch01_gradients", **kwargs
+):
+    """Grade ``submission`` (the solutions of ``set_name`` with an attack in or on ``function``): ``function``
+    scores 0 and every other function its points. Returns the report."""
+    report = grade_source(tmp_path, submission, f"{set_name}.py", **kwargs)
+    expected = {c.name: (0.0 if c.name == function else c.points) for c in checks_for(set_name)}
+    assert scores(report) == expected, report.table()
+    return report
 
 
 def test_exec_of_the_solutions_through_a_folder_descriptor(chapter1, tmp_path):
     source, _ = chapter1
-    attack = (
-        "    import os\n"
-        f"    folder = os.open({str(ROOT)!r}, os.O_RDONLY)\n"
-        "    handle = os.open('solutions/ch01_gradients.py', os.O_RDONLY, dir_fd=folder)\n"
-        "    namespace = {}\n"
-        "    exec(os.read(handle, 10**6).decode(), namespace)\n"
-        "    return namespace['least_squares_grad'](X, t, w)\n"
-    )
-    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", attack), timeout=8.0)
-    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
-    assert got == expected, report.table()
+    attack = exec_through_folder_descriptor("solutions/ch01_gradients.py")
+    assert_the_attack_earns_nothing(tmp_path, stubbed(source, "least_squares_grad", attack), timeout=8.0)
 
 
 def test_exec_of_the_autograders_copy_of_the_solutions(chapter1, tmp_path, monkeypatch):
@@ -299,25 +311,15 @@ def test_exec_of_the_autograders_copy_of_the_solutions(chapter1, tmp_path, monke
         f"    exec(open({str(copy / 'ch01_gradients.py')!r}).read(), namespace)\n"
         "    return namespace['least_squares_grad'](X, t, w)\n"
     )
-    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", attack), timeout=8.0)
-    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
-    assert got == expected, report.table()
+    assert_the_attack_earns_nothing(tmp_path, stubbed(source, "least_squares_grad", attack), timeout=8.0)
 
 
 def test_exec_of_the_package_module_file(chapter1, tmp_path):
     source, _ = chapter1
-    attack = (
-        "    import os\n"
-        f"    folder = os.open({str(ROOT)!r}, os.O_RDONLY)\n"
-        "    handle = os.open('coursepkg/gd.py', os.O_RDONLY, dir_fd=folder)\n"
-        "    text = os.read(handle, 10**6).decode().replace('from .', 'from coursepkg.')\n"
-        "    namespace = {'__name__': 'stolen'}\n"
-        "    exec(text, namespace)\n"
-        "    return namespace['least_squares_grad'](X, t, w)\n"
+    attack = exec_through_folder_descriptor(
+        "coursepkg/gd.py", edit=".replace('from .', 'from coursepkg.')", namespace="{'__name__': 'stolen'}"
     )
-    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", attack), timeout=8.0)
-    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
-    assert got == expected, report.table()
+    assert_the_attack_earns_nothing(tmp_path, stubbed(source, "least_squares_grad", attack), timeout=8.0)
 
 
 def test_a_reference_taken_from_a_container(tmp_path):
@@ -325,9 +327,8 @@ def test_a_reference_taken_from_a_container(tmp_path):
         pytest.skip("chapter 2's exercise set is not available")
     source = solution_file(EXERCISE_SETS["ch02_neural_networks"])
     attack = "    from coursepkg.nn import ACTIVATIONS\n    return ACTIVATIONS['logistic'].derivative(z)\n"
-    report = grade_source(tmp_path, stubbed(source, "logistic_derivative", attack), "ch02_neural_networks.py")
-    got, expected = attack_scores(report, "logistic_derivative", checks_for("ch02_neural_networks"))
-    assert got == expected, report.table()
+    submission = stubbed(source, "logistic_derivative", attack)
+    assert_the_attack_earns_nothing(tmp_path, submission, "logistic_derivative", "ch02_neural_networks")
 
 
 def test_a_replaced_adapter(chapter1, tmp_path):
@@ -340,9 +341,7 @@ def test_a_replaced_adapter(chapter1, tmp_path):
         "            _check, 'call', lambda candidate, case: case['X'].T @ (case['X'] @ case['w'] - case['t'])\n"
         "        )\n"
     )
-    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", WRONG) + attack)
-    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
-    assert got == expected, report.table()
+    assert_the_attack_earns_nothing(tmp_path, stubbed(source, "least_squares_grad", WRONG) + attack)
 
 
 def test_the_sandbox_imports_the_copy_and_says_which_isolation_held(chapter1, tmp_path):
@@ -423,12 +422,14 @@ def test_the_hidden_copy_holds_no_reference(tmp_path):
 
     library = write_hidden_copy(tmp_path / "lib")
     code = (
-        "import numpy as np, coursepkg, coursepkg.gd, coursepkg.nn\n"
+        "import numpy as np, torch, coursepkg, coursepkg.gd, coursepkg.nn, coursepkg.vae\n"
         "from coursepkg.grading import checks_for\n"
         f"assert coursepkg.__file__.startswith({str(library)!r}), coursepkg.__file__\n"
         "attempts = {\n"
         "    'container': lambda: coursepkg.nn.ACTIVATIONS['logistic'].derivative(np.zeros(2)),\n"
         "    'module': lambda: coursepkg.gd.least_squares_grad(np.eye(2), np.ones(2), np.ones(2)),\n"
+        "    'package': lambda: coursepkg.vae.reparameterize(torch.zeros(2), torch.zeros(2)),\n"
+        "    'through a submodule': lambda: coursepkg.vae.VAE(4, 3, 2)(torch.zeros(1, 4)),\n"
         "    'check.function': lambda: checks_for('ch01_gradients')[0].function(np.eye(2), np.ones(2), np.ones(2)),\n"
         "    'check.expect': lambda: checks_for('ch01_gradients')[0].expect({}),\n"
         "}\n"
@@ -456,16 +457,7 @@ def test_where_the_system_allows_no_walls_the_audit_hook_still_holds(chapter1, t
     from coursepkg.grading.isolation import Isolation
 
     source, _ = chapter1
-    attack = (
-        "    import os\n"
-        f"    folder = os.open({str(ROOT)!r}, os.O_RDONLY)\n"
-        "    handle = os.open('solutions/ch01_gradients.py', os.O_RDONLY, dir_fd=folder)\n"
-        "    namespace = {}\n"
-        "    exec(os.read(handle, 10**6).decode(), namespace)\n"
-        "    return namespace['least_squares_grad'](X, t, w)\n"
-    )
+    attack = exec_through_folder_descriptor("solutions/ch01_gradients.py")
     submission = stubbed(source, "least_squares_grad", attack)
-    report = grade_source(tmp_path, submission, timeout=8.0, isolation=Isolation("audit hook", ()))
-    got, expected = attack_scores(report, "least_squares_grad", checks_for("ch01_gradients"))
-    assert got == expected, report.table()
+    report = assert_the_attack_earns_nothing(tmp_path, submission, timeout=8.0, isolation=Isolation("audit hook", ()))
     assert report.isolation.startswith("Isolation: audit hook only"), report.isolation

@@ -17,20 +17,7 @@ from tools.colab import INSTALL_SOURCE
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CHAPTER = """\
----
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
-# A chapter
-
+CHAPTER_CELLS = """\
 ```{code-cell} ipython3
 from coursepkg.book import glue
 from coursepkg import gd, runtime as rt
@@ -55,7 +42,7 @@ gd.no_such_function
 
 
 @pytest.fixture
-def course(tmp_path: Path) -> Path:
+def course(tmp_path: Path, myst_chapter) -> Path:
     """A minimal course repository: _config.yml, _toc.yml, one chapter notebook and a page without code."""
     (tmp_path / "book").mkdir()
     (tmp_path / "_config.yml").write_text(f"repository:\n  url: {REPOSITORY_URL}\n  branch: published\n")
@@ -64,7 +51,7 @@ def course(tmp_path: Path) -> Path:
         "    chapters:\n      - file: book/01_first\n      - file: book/02_second\n"
     )
     (tmp_path / "book" / "intro.md").write_text("# Intro\n")
-    (tmp_path / "book" / "01_first.md").write_text(CHAPTER)
+    (tmp_path / "book" / "01_first.md").write_text(myst_chapter("A chapter", CHAPTER_CELLS))
     (tmp_path / "book" / "02_second.md").write_text("# Second, no code\n")
     return tmp_path
 

@@ -11,20 +11,7 @@ pytest.importorskip("myst_nb")
 
 from tools import profile_record  # noqa: E402
 
-CHAPTER = """\
----
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
-# A tiny chapter
-
+CHAPTER_CELLS = """\
 ```{code-cell} ipython3
 import os
 import numpy as np
@@ -64,9 +51,9 @@ def test_glued_values_reads_the_scrapbook_outputs_only():
 
 
 @pytest.mark.slow
-def test_a_chapter_run_records_its_glued_values_time_memory_and_provenance(tmp_path):
+def test_a_chapter_run_records_its_glued_values_time_memory_and_provenance(tmp_path, myst_chapter):
     source = tmp_path / "01_tiny.md"
-    source.write_text(CHAPTER)
+    source.write_text(myst_chapter("A tiny chapter", CHAPTER_CELLS))
     record = profile_record.record_chapter(source, "quick", timeout=120)
     assert "error" not in record, record.get("error")
     assert record["glued"] == {"answer": "42", "profile": "'quick'"}

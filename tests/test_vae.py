@@ -441,3 +441,18 @@ def test_a_cpu_generator_gives_the_same_draws_on_every_device(device):
         torch.testing.assert_close(on_device.cpu(), draw(x), rtol=1e-6, atol=1e-6, msg=name)
     z = vae.reparameterize(mu.to(device), logvar.to(device), torch.Generator().manual_seed(4))
     torch.testing.assert_close(z.cpu(), vae.reparameterize(mu, logvar, torch.Generator().manual_seed(4)))
+
+
+# --- the package's layout ---------------------------------------------------------------------------------------
+
+
+def test_every_public_name_is_importable_from_the_package_and_graded_ones_live_in_its_init():
+    from coursepkg.exercise import EXERCISES
+    from coursepkg.vae import gradient_estimators, importance_sampling, interpolation, linear_gaussian, model, objective
+
+    for module in (model, objective, importance_sampling, interpolation, linear_gaussian, gradient_estimators):
+        for name in module.__all__:
+            assert getattr(vae, name) is getattr(module, name) and name in vae.__all__
+    graded = {name for module, name in EXERCISES if module == "coursepkg.vae"}
+    assert graded == {"reparameterize", "gaussian_kl", "kl_mvn", "bernoulli_elbo", "iwae_from_log_weights"}
+    assert all(getattr(vae, name).__module__ == "coursepkg.vae" for name in graded)

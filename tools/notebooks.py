@@ -19,7 +19,6 @@ The book also uses :func:`chapters` (the pages of ``_toc.yml`` with their chapte
 
 from __future__ import annotations
 
-import argparse
 import ast
 import hashlib
 import importlib
@@ -32,7 +31,7 @@ from pathlib import Path
 import nbformat
 
 from coursepkg import REPOSITORY_URL
-from coursepkg.files import write_atomically
+from tools import generated
 
 COLAB_URL = "https://colab.research.google.com/github"
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
@@ -161,18 +160,12 @@ def generate(root: Path, check_only: bool = False) -> list[str]:
     """Write (or with ``check_only`` compare) the chapters' Colab notebooks; return the problems found."""
     repository(root)  # fails early when _config.yml and coursepkg disagree on the repository
     files = expected_files(root)
-    problems = [
+    stale = [
         f"{path.relative_to(root)} has no chapter source {path.with_suffix('.md').relative_to(root)} (stale?)"
         for path in sorted((root / "book").glob("*.ipynb"))
         if path not in files
     ]
-    for path, content in files.items():
-        current = path.read_text() if path.exists() else None
-        if current != content:
-            problems.append(f"{path.relative_to(root)} {'is missing' if current is None else 'is out of date'}")
-            if not check_only:
-                write_atomically(path, content)
-    return problems
+    return generated.update(root, files, check_only, stale)
 
 
 # --- What the book lists about each chapter --------------------------------------------------------------------
@@ -305,19 +298,17 @@ def used_objects(source: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.notebooks", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only report notebooks that differ; exit 1 if any")
-    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the course repository (default: here)")
-    args = parser.parse_args(argv)
-    problems = generate(args.root, check_only=args.check)
-    for problem in problems:
-        print(problem)
-    if args.check and problems:
-        print("The chapters' Colab notebooks are out of date: run `python -m tools.notebooks` and commit them.")
-        return 1
-    if not args.check:
-        print(f"chapter notebooks are up to date ({len(problems)} written)")
-    return 0
+    return generated.command_line(
+        argv,
+        generate,
+        prog="python -m tools.notebooks",
+        description=__doc__.split("\n\n")[0],
+        what="notebooks",
+        default_root=Path.cwd(),
+        default_root_help="here",
+        out_of_date="The chapters' Colab notebooks are out of date: run `python -m tools.notebooks` and commit them.",
+        up_to_date="chapter notebooks are up to date",
+    )
 
 
 if __name__ == "__main__":

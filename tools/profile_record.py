@@ -5,8 +5,8 @@ writes ``records/<profile>/<chapter>.json``: every glued number (the values the 
 kernel's peak resident memory, the device and its name, torch's version, the commit and whether the tree was
 clean, and the machine. The book's execution page shows these records beside the quick build's own timings.
 
-The full profile trains long enough to reach the papers' numbers: it is meant for a GPU (about an hour a chapter
-at most on a Colab-class GPU); on a CPU it takes hours. ``--chapters 04_pca 06_vae`` runs a subset.
+The full profile trains long enough to reach the papers' numbers: it is meant for a GPU, and on a CPU it takes many
+times longer. ``--chapters 04_pca 06_vae`` runs a subset.
 """
 
 from __future__ import annotations

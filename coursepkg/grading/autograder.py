@@ -14,7 +14,6 @@ was found and what was expected, instead of Gradescope's "the autograder failed 
 from __future__ import annotations
 
 import argparse
-import inspect
 import io
 import json
 import os
@@ -196,25 +195,12 @@ def with_extra_data(results: dict, set_name: str) -> dict:
     return results
 
 
-def _grade_keywords(secret: str | None) -> dict:
-    """The keywords that connect the secret seed to ``grade``.
-
-    COORDINATOR: this is the one place where the secret reaches the grader. It is passed as ``secret=`` as soon
-    as ``sandbox.grade`` takes that keyword; until then the graded cases use the public seeds.
-    """
-    from .sandbox import grade
-
-    if secret is not None and "secret" in inspect.signature(grade).parameters:
-        return {"secret": secret}
-    return {}
-
-
 def grade_results(submission: Path, set_name: str, *, secret: str | None = None, **limits) -> dict:
     """Gradescope's results of ``submission`` for ``set_name``; score 0 and the reason when it cannot be read."""
     from .sandbox import grade
 
     try:
-        report = grade(submission, set_name, **limits, **_grade_keywords(secret))
+        report = grade(submission, set_name, secret=secret, **limits)
     except (ValueError, OSError) as error:  # unreadable: binary garbage, invalid JSON, not a notebook
         return zero_results(set_name, f"{submission.name} could not be read: {error}")
     return with_extra_data(report.as_gradescope(), set_name)

@@ -130,7 +130,7 @@ class Isolation:
 
 
 def _works(isolation: Isolation) -> bool:
-    """Whether ``isolation`` can start Python here and hides a folder from it (a probe of a few seconds)."""
+    """Whether ``isolation`` can start Python here and hides a folder from it (a probe: one Python start)."""
     probe_dir = Path(os.environ.get("TMPDIR", "/tmp"))
     try:
         import tempfile
