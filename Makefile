@@ -90,8 +90,8 @@ browser:
 	else echo "chromium is not installed: tests/test_book_site.py will be skipped (apt-get install chromium)"; fi
 
 # --dist loadgroup: tests go to whichever worker is free, one at a time, except the modules marked with an
-# xdist_group (a costly module fixture: a venv, a graded class, a browser), which stay on one worker. By file
-# (loadfile), the longest file (the grader's hostile submissions) bounded the run.
+# xdist_group (a costly module fixture: a venv, a graded class, a browser), which stay on one worker; so no
+# single file (the grader's hostile submissions is the longest) bounds the run.
 # COURSE_REQUIRE_BUILD: the checks of the executed chapters and of the wheel fail, not skip, without the build.
 test: lint generated notebooks browser book
 	OMP_NUM_THREADS=$(THREADS_PER_WORKER) COURSE_REQUIRE_BUILD=1 $(BIN)/python -m pytest tests \
