@@ -75,6 +75,7 @@ def _record(chapter: str, **fields) -> dict:
         "commit": "0123456789abcdef",
         "tree_clean": True,
         "date": "2026-12-02T05:00:00Z",
+        "load_average_at_start": 0.25,
         "seconds": 1800.0,
         "peak_rss_mib": 3072,
         "glued": {"ch4_deep_error": "2.98765", "ch4_profile": "'full'"},
@@ -101,7 +102,8 @@ def test_the_records_table_says_where_each_chapter_was_measured_and_lists_its_gl
     assert rows[0] == ["Chapter", "Wall time", "Peak memory", "Measured on", "torch", "Commit", "Date"]
     assert [row[0] for row in rows[1:]] == ["01_gradients", "04_pca", "06_vae"]
     assert rows[1][5] == "01234567 (uncommitted changes)" and rows[2][5] == "01234567"
-    assert rows[2][1:5] == ["30.0 min", "3.0 GiB", "cuda: NVIDIA H200, 16 cores", "2.13.0"]
+    assert rows[2][1:3] == ["30.0 min", "3.0 GiB"] and rows[2][4] == "2.13.0"
+    assert rows[2][3] == "cuda: NVIDIA H200, 16 cores, load average 0.2 at the start"
     assert rows[3][1] == "failed"
     text = "".join(node.astext() for node in blocks)
     assert "ch4_deep_error" in text and "2.988" in text and "'full'" not in text

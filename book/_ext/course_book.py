@@ -303,6 +303,8 @@ class ProfileRecords(SphinxDirective):
         rows = []
         for record in records:
             where = f"{record['device']}: {record['device_name']}, {record['cores']} cores"
+            if record.get("load_average_at_start") is not None:  # other work on the machine slows a run down
+                where += f", load average {record['load_average_at_start']:.1f} at the start"
             commit = record["commit"][:8] + ("" if record.get("tree_clean") else " (uncommitted changes)")
             if "error" in record:
                 duration, memory = "failed", "-"
