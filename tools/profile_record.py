@@ -77,7 +77,8 @@ def provenance() -> dict:
         "python": platform.python_version(),
         "cores": os.cpu_count(),
         "commit": _git("rev-parse", "HEAD"),
-        "tree_clean": _git("status", "--porcelain", "--untracked-files=no") == "",
+        # the records this run writes are not the code it ran
+        "tree_clean": _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!records") == "",
         "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
