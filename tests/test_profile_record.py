@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -67,3 +68,20 @@ def test_unknown_chapters_are_refused_with_the_known_names(capsys):
     with pytest.raises(SystemExit):
         profile_record.main(["--chapters", "99_nothing"])
     assert "unknown chapter(s) ['99_nothing']; expected some of" in capsys.readouterr().err
+
+
+def test_a_tree_is_clean_for_its_record_when_only_the_records_changed(tmp_path, monkeypatch):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "records").mkdir()
+    (tmp_path / "records" / "01_tiny.json").write_text("{}\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "start")
+    monkeypatch.setattr(profile_record, "ROOT", tmp_path)
+    (tmp_path / "records" / "01_tiny.json").write_text('{"seconds": 1}\n')  # what a run of make full writes
+    assert profile_record.provenance()["tree_clean"] is True
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert profile_record.provenance()["tree_clean"] is False
