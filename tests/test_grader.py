@@ -500,6 +500,34 @@ def test_the_hidden_copy_holds_no_reference(tmp_path):
     assert done.stdout.strip() == "all refused", done.stderr
 
 
+def test_the_hidden_copy_is_transformed_once_per_text_and_the_same_every_time(tmp_path, monkeypatch):
+    import os
+
+    from coursepkg.grading import isolation
+    from coursepkg.grading.transform import hide
+
+    def tree(library: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(library)): p.read_bytes() for p in sorted(library.rglob("*")) if p.is_file()}
+
+    monkeypatch.setattr(isolation, "_HIDDEN", {})
+    first = tree(isolation.write_hidden_copy(tmp_path / "first"))  # transforms every module
+    transformed = []
+    monkeypatch.setattr(isolation, "hide", lambda *args: transformed.append(args) or hide(*args))
+    second = tree(isolation.write_hidden_copy(tmp_path / "second"))  # from the cache
+    assert transformed == [] and second == first and len(first) > 10
+    # An edited source is transformed again, even when its size and modification time stay the same.
+    module = tmp_path / "module.py"
+    module.write_text("from coursepkg.exercise import exercise\n\n\n@exercise(hint='h')\ndef f():\n    return 1\n")
+    hidden = isolation._hidden_text(module, "coursepkg.module")
+    assert "reference solution" in hidden and "return 1" not in hidden
+    stat = module.stat()
+    module.write_text(module.read_text().replace("f()", "g()"))
+    os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert module.stat().st_size == stat.st_size and module.stat().st_mtime_ns == stat.st_mtime_ns
+    assert isolation._hidden_text(module, "coursepkg.module") == hide(module.read_text(), "coursepkg.module")
+    assert "coursepkg.module.g" in isolation._hidden_text(module, "coursepkg.module")
+
+
 def test_where_the_system_allows_no_walls_the_audit_hook_still_holds(chapter1, tmp_path):
     """A grader without root or namespaces: forced here, since CI runs as root."""
     from coursepkg.grading.isolation import Isolation
