@@ -361,6 +361,54 @@ def test_the_sandbox_imports_the_copy_and_says_which_isolation_held(chapter1, tm
         assert "uid=65534" in output, output
 
 
+TORCH_GRADIENT = (
+    "    Xt, tt, wt = (torch.from_numpy(np.asarray(a, dtype=np.float64)) for a in (X, t, w))\n"
+    "    return Xt.T @ (Xt @ wt - tt)\n"
+)
+
+
+def test_a_numpy_chapter_is_graded_without_torch_unless_the_submission_uses_it(chapter1, tmp_path):
+    """The NumPy chapters' sandbox does not load torch (it costs most of the process's start), yet a submission
+    that imports it at the top works: torch is loaded before the audit hook refuses ctypes."""
+    source, _ = chapter1
+    # The probe may not name torch itself: a submission that does gets it loaded.
+    probe = "    import sys\n    raise RuntimeError('probe loaded=' + str('tor' + 'ch' in sys.modules))\n"
+    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", probe), timeout=8.0)
+    output = next(t.output for t in report.tests if t.name == "least_squares_grad")
+    assert "probe loaded=False" in output, output
+    with_torch = "import torch\n" + stubbed(source, "least_squares_grad", TORCH_GRADIENT)
+    report = grade_source(tmp_path, with_torch)
+    assert report.score == report.max_score, report.table()
+
+
+def test_the_sandboxs_imports_for_a_numpy_chapter_leave_torch_out():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, coursepkg.grading.child, coursepkg.grading.ch01_gradients\n"
+        "import coursepkg.grading.ch02_neural_networks\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_which_submissions_get_torch_loaded_before_the_audit_hook(tmp_path):
+    from coursepkg.grading.child import may_use_torch
+    from coursepkg.grading.isolation import write_hidden_copy
+
+    library = write_hidden_copy(tmp_path / "lib")
+    solution = solution_file(EXERCISE_SETS["ch01_gradients"])
+    # What chapter 1's sandbox has loaded by then (this process may have loaded more).
+    loaded = {"coursepkg", "coursepkg.exercise", "coursepkg.gd", "coursepkg.validation", "coursepkg.grading"}
+    assert not may_use_torch(solution, library, loaded)
+    numpy_only = "from coursepkg.grading import check\nfrom coursepkg.gd import _batch_gradient\ndata = 1\n"
+    assert not may_use_torch(numpy_only, library, loaded)
+    for uses in ("import torch.nn as tnn", "from coursepkg import (plot,\n  data)", "import coursepkg.vae.model"):
+        assert may_use_torch(uses, library, loaded), uses
+
+
 # -------------------------------------------------------------------------------------------- integrity options
 
 
@@ -450,6 +498,34 @@ def test_the_hidden_copy_holds_no_reference(tmp_path):
         env={"PYTHONPATH": str(library)},
     )
     assert done.stdout.strip() == "all refused", done.stderr
+
+
+def test_the_hidden_copy_is_transformed_once_per_text_and_the_same_every_time(tmp_path, monkeypatch):
+    import os
+
+    from coursepkg.grading import isolation
+    from coursepkg.grading.transform import hide
+
+    def tree(library: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(library)): p.read_bytes() for p in sorted(library.rglob("*")) if p.is_file()}
+
+    monkeypatch.setattr(isolation, "_HIDDEN", {})
+    first = tree(isolation.write_hidden_copy(tmp_path / "first"))  # transforms every module
+    transformed = []
+    monkeypatch.setattr(isolation, "hide", lambda *args: transformed.append(args) or hide(*args))
+    second = tree(isolation.write_hidden_copy(tmp_path / "second"))  # from the cache
+    assert transformed == [] and second == first and len(first) > 10
+    # An edited source is transformed again, even when its size and modification time stay the same.
+    module = tmp_path / "module.py"
+    module.write_text("from coursepkg.exercise import exercise\n\n\n@exercise(hint='h')\ndef f():\n    return 1\n")
+    hidden = isolation._hidden_text(module, "coursepkg.module")
+    assert "reference solution" in hidden and "return 1" not in hidden
+    stat = module.stat()
+    module.write_text(module.read_text().replace("f()", "g()"))
+    os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert module.stat().st_size == stat.st_size and module.stat().st_mtime_ns == stat.st_mtime_ns
+    assert isolation._hidden_text(module, "coursepkg.module") == hide(module.read_text(), "coursepkg.module")
+    assert "coursepkg.module.g" in isolation._hidden_text(module, "coursepkg.module")
 
 
 def test_where_the_system_allows_no_walls_the_audit_hook_still_holds(chapter1, tmp_path):

@@ -3,23 +3,29 @@
 Every reference is independent of ``coursepkg.gd``: gradients and Jacobians come from ``torch.autograd`` in
 float64, the halving rule from the closed form of a quadratic's decrease along a line. Functions that take a
 callable (``halving_step``, ``sgd_epoch``, ``numerical_gradient``) get it built inside the sandbox, by
-``call``, from the case's arrays.
+``call``, from the case's arrays. Only the references use torch, and they import it when they run: the sandbox,
+which runs ``cases`` and ``call`` only, grades this NumPy chapter without loading torch.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .. import gd
 from .checks import Case, Check, allclose
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["CHECKS"]
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:
+    import torch
+
     return torch.from_numpy(np.array(array, dtype=np.float64))
 
 
@@ -41,6 +47,8 @@ def _least_squares_cases(rng: np.random.Generator) -> list[Case]:
 
 
 def _least_squares_expect(case: Case) -> np.ndarray:
+    import torch
+
     X, t = _tensor(case["X"]), _tensor(case["t"])
     w = _tensor(case["w"]).requires_grad_(True)
     loss = 0.5 * ((X @ w - t) ** 2).sum()
@@ -133,6 +141,8 @@ def _sgd_call(candidate, case: Case) -> dict:
 
 
 def _sgd_expect(case: Case) -> dict:
+    import torch
+
     X, t, n, size = _tensor(case["X"]), _tensor(case["t"]), case["n"], case["batch_size"]
     order = torch.from_numpy(np.random.default_rng(case["seed"]).permutation(n))
     w = _tensor(case["w"])
@@ -176,6 +186,8 @@ def _numerical_gradient_call(candidate, case: Case):
 
 
 def _numerical_gradient_expect(case: Case) -> np.ndarray:
+    import torch
+
     A, b, c = _tensor(case["A"]), _tensor(case["b"]), _tensor(case["c"])
     w = _tensor(case["w"]).requires_grad_(True)
     value = 0.5 * w @ A @ w - b @ w + (c * torch.sin(w)).sum()
@@ -198,6 +210,8 @@ def _relu_cases(rng: np.random.Generator) -> list[Case]:
 
 
 def _relu_expect(case: Case) -> np.ndarray:
+    import torch
+
     return torch.autograd.functional.jacobian(torch.relu, _tensor(case["x"])).numpy()
 
 
@@ -216,6 +230,8 @@ def _linear_call(candidate, case: Case) -> dict:
 
 
 def _linear_expect(case: Case) -> dict:
+    import torch
+
     W, x = _tensor(case["W"]), _tensor(case["x"])
     jacobian = torch.autograd.functional.jacobian
     return {'wrt="x"': jacobian(lambda v: W @ v, x).numpy(), 'wrt="W"': jacobian(lambda M: M @ x, W).numpy()}

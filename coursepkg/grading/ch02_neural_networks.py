@@ -1,27 +1,39 @@
 """Checks of exercise set ``ch02_neural_networks`` (the graded functions live in :mod:`coursepkg.nn`).
 
-References are independent of ``coursepkg.nn``: torch's own activations, layers and autograd in float64.
+References are independent of ``coursepkg.nn``: torch's own activations, layers and autograd in float64. Only
+the references use torch, and they import it when they run: the sandbox, which runs ``cases`` and ``call`` only,
+grades this NumPy chapter without loading torch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from .. import nn
 from .checks import Case, Check, allclose
 
+if TYPE_CHECKING:
+    import torch
+
 # The order of the activations in a case's ``activation`` index (cases hold numbers, not strings).
 ACTIVATION_NAMES = ("identity", "relu", "softplus", "hard_threshold", "logistic", "tanh")
 
-TORCH_ACTIVATIONS = {
-    "identity": lambda z: z,
-    "relu": torch.relu,
-    "softplus": lambda z: torch.logaddexp(torch.zeros_like(z), z),
-    "hard_threshold": lambda z: (z > 0).to(z.dtype),
-    "logistic": torch.sigmoid,
-    "tanh": torch.tanh,
-}
+
+def torch_activations() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """The activations of ``ACTIVATION_NAMES`` as torch functions (imports torch)."""
+    import torch
+
+    return {
+        "identity": lambda z: z,
+        "relu": torch.relu,
+        "softplus": lambda z: torch.logaddexp(torch.zeros_like(z), z),
+        "hard_threshold": lambda z: (z > 0).to(z.dtype),
+        "logistic": torch.sigmoid,
+        "tanh": torch.tanh,
+    }
 
 
 def random_shape(rng: np.random.Generator, max_ndim: int = 3, max_size: int = 5) -> tuple[int, ...]:
@@ -46,12 +58,15 @@ def layers_of(case: Case) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 
 def _torch_network(case: Case, x: torch.Tensor, activation: str) -> torch.Tensor:
+    import torch
+
     weights, biases = layers_of(case)
+    function = torch_activations()[activation]
     h = x
     for l, (W, b) in enumerate(zip(weights, biases, strict=True)):
         h = torch.nn.functional.linear(h, torch.from_numpy(W), torch.from_numpy(b))
         if l < len(weights) - 1:
-            h = TORCH_ACTIVATIONS[activation](h)
+            h = function(h)
     return h
 
 
@@ -66,6 +81,8 @@ def _logistic_derivative_cases(rng: np.random.Generator) -> list[Case]:
 
 
 def _logistic_derivative_expect(case: Case) -> np.ndarray:
+    import torch
+
     z = torch.tensor(case["z"], dtype=torch.float64, requires_grad=True)
     torch.sigmoid(z).sum().backward()
     return z.grad.numpy()
@@ -92,6 +109,8 @@ def _mlp_forward_call(candidate, case: Case):
 
 
 def _mlp_forward_expect(case: Case) -> np.ndarray:
+    import torch
+
     x = torch.from_numpy(case["x"])
     return _torch_network(case, x, ACTIVATION_NAMES[case["activation"]]).numpy()
 
@@ -116,6 +135,8 @@ def _collapse_linear_call(candidate, case: Case):
 
 def _collapse_linear_expect(case: Case) -> tuple[np.ndarray, np.ndarray]:
     """W is the Jacobian of the (linear) network, b its value at x = 0."""
+    import torch
+
     d = case["W0"].shape[1]
 
     def network(x):

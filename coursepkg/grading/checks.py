@@ -10,16 +10,22 @@ A :class:`Check` is split in three so that the grader can keep the untrusted par
   returns ``None`` when they agree and otherwise a message that tells the student what went wrong.
 
 The sandbox never sees ``expect``; only NumPy arrays cross between the two processes.
+
+This module never imports torch at import time, so that grading a NumPy chapter does not load it: it recognises
+tensors only when torch is already loaded, and :func:`call_with_tensors` imports it when it runs.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 Case = dict[str, Any]
 Outputs = dict[str, np.ndarray]
@@ -31,7 +37,8 @@ class CheckError(Exception):
 
 def to_numpy(value, what: str = "output") -> np.ndarray:
     """A numeric NumPy array from a tensor, array or scalar; anything else raises :class:`CheckError`."""
-    if torch.is_tensor(value):
+    torch = sys.modules.get("torch")  # a tensor exists only where torch is loaded
+    if torch is not None and torch.is_tensor(value):
         value = value.detach().cpu()
         if value.dtype == torch.bfloat16:
             value = value.float()
@@ -116,16 +123,19 @@ def call_with_kwargs(candidate: Callable, case: Case):
     return candidate(**case)
 
 
-def call_with_tensors(dtype: torch.dtype = torch.float64) -> Callable[[Callable, Case], Any]:
-    """A ``call`` that turns every floating array of the case into a torch tensor of ``dtype`` (integer
-    arrays into int64 tensors) before calling ``candidate(**case)``."""
+def call_with_tensors(dtype: torch.dtype | None = None) -> Callable[[Callable, Case], Any]:
+    """A ``call`` that turns every floating array of the case into a torch tensor of ``dtype`` (``None``:
+    float64; integer arrays into int64 tensors) before calling ``candidate(**case)``."""
 
     def call(candidate: Callable, case: Case):
+        import torch
+
         converted = {}
         for name, value in case.items():
             if isinstance(value, np.ndarray) and value.ndim > 0:
                 tensor = torch.from_numpy(np.ascontiguousarray(value))
-                converted[name] = tensor.to(dtype) if tensor.is_floating_point() else tensor.long()
+                floating = torch.float64 if dtype is None else dtype
+                converted[name] = tensor.to(floating) if tensor.is_floating_point() else tensor.long()
             else:
                 converted[name] = value
         return candidate(**converted)

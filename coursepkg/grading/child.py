@@ -8,7 +8,10 @@ submission is loaded it
 1. checks that it runs that copy, and takes the set's ``call`` adapters from a private execution of the checks
    module (not the one in ``sys.modules``), so that a submission that replaces attributes of the checks
    ``checks_for`` returns (``object.__setattr__``) or the globals of the public module changes nothing;
-2. installs an audit hook (which nothing can remove) that refuses network access, new processes, signals to
+2. imports torch when the submission may use it (:func:`may_use_torch`) and the checks have not loaded it:
+   importing torch loads libraries through ctypes, which the audit hook refuses once it is installed, and the
+   NumPy chapters' checks do not load torch;
+3. installs an audit hook (which nothing can remove) that refuses network access, new processes, signals to
    other processes, ctypes, raising resource limits, importing ``solutions``, reading the protected folders,
    writing anywhere outside the sandbox folder, and the introspection that would reach the grader's own frames
    and objects (frames, tracebacks' frames, the garbage collector's lists, replacing a function's code).
@@ -28,9 +31,11 @@ import importlib.util
 import io
 import json
 import os
+import re
 import resource
 import sys
 import traceback
+from collections.abc import Collection
 from pathlib import Path
 from types import MappingProxyType
 
@@ -124,6 +129,30 @@ def prepare_copy(library: Path) -> None:
         raise SystemExit(f"the sandbox imported coursepkg from {here}, not from the grader's copy in {library}")
     # Checks in a notebook submission are the student's own business; they must not run during grading.
     grading.check = lambda *args, **kwargs: True
+
+
+FROM_IMPORT = re.compile(r"from\s+(coursepkg(?:\s*\.\s*\w+)*)\s+import\s*(?:\(([^)]*)\)|([\w \t,]*))")
+
+
+def may_use_torch(source: str, library: Path, loaded: Collection[str] | None = None) -> bool:
+    """Whether the submission's text names torch, or a module of the copy of coursepkg in ``library`` that is not
+    ``loaded`` yet (default: not in ``sys.modules``; it may load torch). A cheap text test: a submission that hides
+    its import of torch only breaks itself, since torch cannot be imported once the audit hook holds."""
+    loaded = sys.modules if loaded is None else loaded
+    if "torch" in source:
+        return True
+    names = re.findall(r"coursepkg(?:\.\w+)+", source)
+    for base, in_parentheses, on_the_line in FROM_IMPORT.findall(source):
+        base = re.sub(r"\s", "", base)
+        names.extend(f"{base}.{name}" for name in re.findall(r"\w+", in_parentheses + on_the_line) if name != "as")
+    for name in names:
+        parts = name.split(".")
+        for end in range(2, len(parts) + 1):
+            module = ".".join(parts[:end])
+            path = Path(library, *parts[:end])
+            if module not in loaded and (path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()):
+                return True
+    return False
 
 
 INTROSPECTION_EVENTS = {"sys._current_frames", "gc.get_objects", "gc.get_referrers", "gc.get_referents"}
@@ -264,6 +293,8 @@ def main(argv: list[str] | None = None) -> None:
     functions = [f for f in args.functions.split(",") if f]
     cases = {f: _load_cases(sandbox / f"cases-{f}.npz") for f in functions}
     source = Path(args.submission).read_text()
+    if "torch" not in sys.modules and may_use_torch(source, Path(args.library)):
+        import torch  # noqa: F401 -- loaded now, while ctypes is allowed
     progress = open(sandbox / "progress.txt", "a", buffering=1)  # noqa: SIM115 -- open for the whole run
     grader_files = frozenset({__file__, normalize.__code__.co_filename, *adapter_files})
     trusted = install_audit_hook(sandbox, [Path(p) for p in args.protect], grader_files)

@@ -43,6 +43,21 @@ def _module_name(relative: Path) -> str:
     return ".".join(("coursepkg", *(parts[:-1] if parts[-1] == "__init__" else parts)))
 
 
+# {source file: (its text, the text of its copy)}: hide parses every module, which costs more than writing the
+# copy, so a process that grades many submissions transforms each text once. Keyed by the text itself, so an
+# edited source is transformed again, however its size and modification time came out.
+_HIDDEN: dict[Path, tuple[str, str]] = {}
+
+
+def _hidden_text(path: Path, module_name: str) -> str:
+    """``hide`` of the source file ``path`` (the module ``module_name``), transformed once per text."""
+    source = path.read_text()
+    cached = _HIDDEN.get(path)
+    if cached is None or cached[0] != source:
+        cached = _HIDDEN[path] = (source, hide(source, module_name))
+    return cached[1]
+
+
 def write_hidden_copy(destination: Path) -> Path:
     """Write ``destination/coursepkg``: the package with its graded functions and references refusing to run.
     Returns the folder to put on the sandboxed process's path."""
@@ -53,7 +68,7 @@ def write_hidden_copy(destination: Path) -> Path:
             continue
         copy = target / relative
         copy.parent.mkdir(parents=True, exist_ok=True)
-        copy.write_text(hide(path.read_text(), _module_name(relative)))
+        copy.write_text(_hidden_text(path, _module_name(relative)))
     for folder in [target, *(p for p in target.rglob("*") if p.is_dir())]:
         folder.chmod(0o755)
     for file in target.rglob("*.py"):
