@@ -15,17 +15,21 @@ error (equation ``eq-ch5-objective`` of the book),
 
 the loss functions :func:`autoencoder_loss` builds from them for ``coursepkg.train.fit``, and the tools of the
 applications: :func:`reconstruction_error`, :func:`psnr`, :func:`anomaly_scores`, :func:`codes`,
-:func:`reconstruct`.
+:func:`reconstruct`; and unsupervised pre-training (Bengio et al. 2007; Erhan et al. 2010): the greedy layer-wise
+:func:`pretrain_stack`, then a supervised network built on the pre-trained encoder, :func:`classifier`, trained on
+:func:`classification_loss` and measured by :func:`accuracy`.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from . import layers, runtime, validation
+from . import layers, runtime, train, validation
 from .exercise import exercise
 from .train import inference
 
@@ -33,15 +37,20 @@ __all__ = [
     "KSparseAutoencoder",
     "MLPAutoencoder",
     "PENALTIES",
+    "PretrainedStack",
+    "accuracy",
     "anomaly_scores",
     "autoencoder_loss",
     "bernoulli_kl",
+    "classification_loss",
+    "classifier",
     "codes",
     "contractive_penalty",
     "gaussian_noise",
     "kl_sparsity_penalty",
     "l1_activity_penalty",
     "masking_noise",
+    "pretrain_stack",
     "psnr",
     "reconstruct",
     "reconstruction_error",
@@ -382,3 +391,105 @@ def anomaly_scores(model: nn.Module, x: torch.Tensor, *, batch_size: int = 2048)
     it (equation eq-ch5-anomaly). Threshold the scores, or rank them and compute a ROC AUC.
     """
     return _batched(lambda batch: reconstruction_error(batch, model(batch)), model, x, batch_size)
+
+
+# ------------------------------------------------------------------------------ unsupervised pre-training
+
+
+@dataclass
+class PretrainedStack:
+    """What :func:`pretrain_stack` returns: the stacked ``encoder`` (Linear, activation, Linear, activation, ...),
+    the one-layer ``autoencoders`` it was taken from (their encoders *are* its layers) and their training
+    ``histories``."""
+
+    encoder: nn.Sequential
+    autoencoders: list[MLPAutoencoder]
+    histories: list[train.History]
+
+
+def pretrain_stack(
+    x: torch.Tensor,
+    widths: Sequence[int],
+    *,
+    activation: str = "relu",
+    first_output: str = "sigmoid",
+    epochs: int = 10,
+    lr: float = 1e-3,
+    batch_size: int = 128,
+    corruption: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> PretrainedStack:
+    """Greedy layer-wise pre-training of the encoder ``widths[0]-widths[1]-...-widths[-1]`` on unlabelled ``x``.
+
+    Layer l is the encoder ``h_l = phi(W_l h_(l-1) + b_l)`` of a one-hidden-layer autoencoder
+    ``MLPAutoencoder((widths[l-1], widths[l]), code_activation=activation)`` trained with :func:`autoencoder_loss`
+    (the squared error; with ``corruption``, a denoising autoencoder) on the codes ``h_(l-1)`` of the layers below,
+    which stay fixed (``h_0 = x``): the stacked autoencoders of Bengio et al. (2007) and Vincent et al. (2010).
+    The first autoencoder's output uses ``first_output`` (``"sigmoid"`` for intensities in [0, 1]); the later
+    ones reconstruct unbounded codes, with a linear output. Each layer is trained with ``train.fit`` for
+    ``epochs`` epochs, seeded with ``seed + l - 1``. Returns a :class:`PretrainedStack` whose ``encoder`` is
+    laid out as ``layers.mlp(widths, activation, activation)``, on the CPU.
+    """
+    widths = tuple(validation.integer(w, f"widths[{i}]", minimum=1) for i, w in enumerate(widths))
+    if len(widths) < 2:
+        raise ValueError(f"widths must hold at least two widths (input, ..., top layer), got {widths!r}")
+    validation.tensor(x, "x", ndim=2)
+    if x.shape[1] != widths[0]:
+        raise ValueError(f"x must have shape (N, {widths[0]}) like widths[0], got {tuple(x.shape)}")
+    seed = validation.integer(seed, "seed", minimum=0)
+    stack, autoencoders, histories = [], [], []
+    inputs = x
+    for depth, (width_in, width_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        runtime.seed_everything(seed + depth)
+        layer_ae = MLPAutoencoder(
+            (width_in, width_out),
+            code_activation=activation,
+            output_activation=first_output if depth == 0 else "identity",
+        )
+        history = train.fit(
+            layer_ae,
+            autoencoder_loss(corruption=corruption),
+            inputs,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            seed=seed + depth,
+            device=device,
+            progress=progress,
+            description=f"pre-training layer {depth + 1} ({width_in}-{width_out})",
+        )
+        layer_ae.cpu()
+        inputs = codes(layer_ae, inputs)
+        stack.extend(layer_ae.encoder)
+        autoencoders.append(layer_ae)
+        histories.append(history)
+    return PretrainedStack(nn.Sequential(*stack), autoencoders, histories)
+
+
+def classifier(encoder: nn.Module, n_classes: int) -> nn.Sequential:
+    """A supervised network on top of ``encoder``: a *copy* of it followed by ``nn.Linear(width, n_classes)``,
+    whose outputs are the logits of a softmax (``width`` is the out_features of the encoder's last
+    ``nn.Linear``). Fine-tuning it (:func:`classification_loss`) trains every layer and leaves ``encoder``
+    as it was."""
+    n_classes = validation.integer(n_classes, "n_classes", minimum=2)
+    linears = [module for module in encoder.modules() if isinstance(module, nn.Linear)]
+    if not linears:
+        raise ValueError(f"encoder has no nn.Linear layer to read its width from: {type(encoder).__name__}")
+    return nn.Sequential(copy.deepcopy(encoder), nn.Linear(linears[-1].out_features, n_classes))
+
+
+def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``train.fit`` loss: the softmax cross-entropy of the logits ``model(x)`` against the labels ``y``, averaged
+    over the batch."""
+    return nn.functional.cross_entropy(model(x), y)
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 2048) -> float:
+    """The fraction of the examples whose largest logit ``model(x)`` is at their label ``y``."""
+    validation.tensor(x, "x")
+    if not torch.is_tensor(y) or y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"y must be a vector of {x.shape[0]} labels, one per row of x")
+    predictions = _batched(lambda batch: model(batch).argmax(dim=1), model, x, batch_size)
+    return (predictions == y.cpu()).double().mean().item()

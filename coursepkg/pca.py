@@ -8,6 +8,9 @@
 * :class:`LinearAutoencoder`, :func:`linear_ae_loss` and :func:`components_from_linear_ae`: a linear autoencoder
   ``x~ = W_d (W_e x + b_e) + b_d`` (eq-ch4-linear-ae) learns the principal subspace, in a basis that is neither
   orthogonal nor ordered; the ordered principal components are recovered from its decoder;
+* :class:`LogisticPCA`: logistic PCA (Collins, Dasgupta and Schapire 2001; Schein, Saul and Ungar 2003) in its
+  autoencoder form, a linear code decoded through a sigmoid, ``x~ = sigma(W_d (W_e x + b_e) + b_d)``
+  (eq-ch4-logistic-pca), trained on the Bernoulli loss :func:`bernoulli_loss`;
 * :func:`per_image_squared_error`, :func:`bernoulli_loss` and :func:`squared_error_loss`: the error measure of
   Hinton and Salakhutdinov (2006) and the losses ``coursepkg.train.fit`` minimises. The deep autoencoder is
   ``coursepkg.autoencoders.MLPAutoencoder(HINTON_DIMS)``, initialised by :func:`init_deep_autoencoder_`.
@@ -31,6 +34,7 @@ __all__ = [
     "HINTON_DIMS",
     "PCA",
     "LinearAutoencoder",
+    "LogisticPCA",
     "bernoulli_loss",
     "components_from_linear_ae",
     "hebb_update",
@@ -380,6 +384,46 @@ def components_from_linear_ae(model: LinearAutoencoder, X) -> tuple[np.ndarray, 
     order = np.argsort(eigenvalues)[::-1]
     components = (basis @ rotation[:, order]).T
     return _fix_signs(components), np.clip(eigenvalues[order], 0.0, None)
+
+
+class LogisticPCA(EncoderDecoder):
+    """Logistic PCA with a linear code: ``z = W_e x + b_e``, logits ``a = W_d z + b_d`` and the reconstruction
+    ``x~ = sigma(a)`` (eq-ch4-logistic-pca).
+
+    The exponential-family PCA of Collins, Dasgupta and Schapire (2001) for Bernoulli data (Schein, Saul and
+    Ungar 2003): the *natural parameters* (the logits) of the pixels, not the pixels themselves, lie on a
+    k-dimensional affine subspace, and the fit minimises the Bernoulli cross-entropy (eq-ch4-bernoulli) instead
+    of the squared error. Here the code is the output of a linear encoder (a linear autoencoder whose decoder
+    has a logistic output), so a new image is encoded by one matrix product; the papers instead optimise a free
+    code for every image. ``encoder`` is ``nn.Linear(d, k)`` (``W_e``, ``b_e``) and ``decoder``
+    ``nn.Linear(k, d)`` (``W_d``, ``b_d``), as in :class:`LinearAutoencoder`; ``forward`` returns the logits
+    ``a``, what :func:`bernoulli_loss` expects, and :meth:`reconstruct` the Bernoulli means ``sigma(a)``.
+    :meth:`init_output_mean_` starts the model at the mean image.
+    """
+
+    def __init__(self, d: int, k: int):
+        super().__init__()
+        d, k = validation.integer(d, "d", minimum=1), validation.integer(k, "k", minimum=1)
+        if k > d:
+            raise ValueError(f"the code size k must not exceed the input size d, got k={k} > d={d}")
+        self.d, self.k = int(d), int(k)
+        self.encoder = nn.Linear(self.d, self.k)
+        self.decoder = nn.Linear(self.k, self.d)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """The Bernoulli means ``x~ = sigma(a)``, intensities in (0, 1): shape (n, d)."""
+        return torch.sigmoid(self(x))
+
+    def init_output_mean_(self, mean) -> LogisticPCA:
+        """Set ``b_d = logit(mean)`` (``mean`` of shape (d,), clipped to [1e-4, 1 - 1e-4]) so that a zero code
+        decodes to the mean image; returns ``self``."""
+        mean = torch.as_tensor(mean, dtype=self.decoder.bias.dtype, device=self.decoder.bias.device).reshape(-1)
+        if mean.shape != (self.d,) or not torch.isfinite(mean).all():
+            raise ValueError(f"mean must be a finite vector of shape ({self.d},), got shape {tuple(mean.shape)}")
+        mean = mean.clamp(1e-4, 1 - 1e-4)
+        with torch.no_grad():
+            self.decoder.bias.copy_(torch.log(mean) - torch.log1p(-mean))
+        return self
 
 
 # ----------------------------------------------------------------------------------------------------------------

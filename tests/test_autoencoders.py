@@ -366,3 +366,88 @@ def test_one_layer_builder_for_every_fully_connected_model():
     model = vae.VAE(6, (5, 4), 2)
     assert [type(m).__name__ for m in model.decoder] == ["Linear", "ReLU"] * 2 + ["Linear", "Identity"]
     assert "_activation" not in vars(vae) and "autoencoders" not in vars(vae)
+
+
+# ------------------------------------------------------------------------------ unsupervised pre-training
+
+
+@pytest.fixture(scope="module")
+def small_mnist():
+    images, labels = data.load_mnist("train")
+    return images[:600], labels[:600]
+
+
+def test_pretrain_stack_is_greedy_and_each_layer_beats_its_initialisation(small_mnist):
+    """Each layer's autoencoder, trained on the codes of the layers below, reconstructs them better than freshly
+    initialised autoencoders of its shape; training layer 2 leaves layer 1 exactly as a one-layer stack trained
+    alone leaves it; the stacked encoder is laid out as layers.mlp and is made of the autoencoders' encoders."""
+    x = small_mnist[0]
+    stack = ae.pretrain_stack(x, (784, 32, 8), activation="sigmoid", epochs=4, lr=3e-3, seed=1)
+    assert [type(m).__name__ for m in stack.encoder] == ["Linear", "Sigmoid", "Linear", "Sigmoid"]
+    assert [tuple(m.weight.shape) for m in stack.encoder if isinstance(m, torch.nn.Linear)] == [(32, 784), (8, 32)]
+    assert stack.encoder[0] is stack.autoencoders[0].encoder[0] and stack.encoder[2] is stack.autoencoders[1].encoder[0]
+    assert len(stack.histories) == 2 and all(h.epochs == 4 for h in stack.histories)
+    assert stack.autoencoders[0].decoder[-1].__class__ is torch.nn.Sigmoid  # first_output
+    assert stack.autoencoders[1].decoder[-1].__class__ is torch.nn.Identity  # unbounded codes below
+
+    inputs = [x, ae.codes(stack.autoencoders[0], x)]
+    loss = ae.autoencoder_loss()
+    for depth, (layer_ae, layer_inputs) in enumerate(zip(stack.autoencoders, inputs, strict=True)):
+        trained_loss = train.evaluate(layer_ae, loss, layer_inputs)
+        for seed in range(3):
+            torch.manual_seed(seed)
+            fresh = ae.MLPAutoencoder(
+                layer_ae.dims, code_activation="sigmoid", output_activation="sigmoid" if depth == 0 else "identity"
+            )
+            assert trained_loss < 0.8 * train.evaluate(fresh, loss, layer_inputs), (depth, seed)
+    with torch.inference_mode():
+        torch.testing.assert_close(stack.encoder(x), stack.autoencoders[1].encode(stack.autoencoders[0].encode(x)))
+
+    alone = ae.pretrain_stack(x, (784, 32), activation="sigmoid", epochs=4, lr=3e-3, seed=1)
+    torch.testing.assert_close(alone.encoder[0].weight, stack.encoder[0].weight, rtol=0, atol=0)
+
+
+def test_pretrain_stack_rejects_bad_input(small_mnist):
+    with pytest.raises(ValueError, match="at least two"):
+        ae.pretrain_stack(small_mnist[0], (784,))
+    with pytest.raises(ValueError, match="shape"):
+        ae.pretrain_stack(small_mnist[0][:, :100], (784, 16))
+
+
+def test_classifier_starts_from_a_copy_of_the_encoder_and_fine_tuning_leaves_it_untouched(small_mnist):
+    x, y = small_mnist
+    torch.manual_seed(0)
+    encoder = torch.nn.Sequential(torch.nn.Linear(784, 32), torch.nn.Sigmoid(), torch.nn.Linear(32, 16))
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    network = ae.classifier(encoder, 10)
+    assert isinstance(network[-1], torch.nn.Linear) and network[-1].weight.shape == (10, 16)
+    torch.testing.assert_close(network[0][0].weight, encoder[0].weight, rtol=0, atol=0)  # starts equal
+    assert network[0][0].weight is not encoder[0].weight  # a copy
+    assert network(x[:5]).shape == (5, 10)
+    train.fit(network, ae.classification_loss, (x[:100], y[:100]), epochs=60, batch_size=100, lr=3e-3, progress=False)
+    assert ae.accuracy(network, x[:100], y[:100]) > 0.95  # it fits its few labels
+    assert not torch.equal(network[0][0].weight.detach().cpu(), encoder[0].weight)  # every layer is fine-tuned
+    for key, value in encoder.state_dict().items():
+        torch.testing.assert_close(value, before[key], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        ae.classifier(torch.nn.ReLU(), 10)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_accuracy_and_classification_loss_match_scikit_learn_and_a_closed_form(seed):
+    from sklearn.metrics import accuracy_score, log_loss
+
+    generator = _generator(seed)
+    model = torch.nn.Linear(6, 4).double()
+    x = torch.randn(50, 6, generator=generator, dtype=torch.float64)
+    y = torch.randint(0, 4, (50,), generator=generator)
+    with torch.no_grad():
+        logits = model(x).numpy()
+    expected = accuracy_score(y.numpy(), logits.argmax(axis=1))
+    assert ae.accuracy(model, x, y, batch_size=7) == pytest.approx(expected, abs=1e-15)
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    loss = ae.classification_loss(model, x, y).item()
+    assert loss == pytest.approx(log_loss(y.numpy(), probabilities, labels=range(4)), rel=1e-10)
+    with pytest.raises(ValueError, match="labels"):
+        ae.accuracy(model, x, y[:10])
