@@ -89,13 +89,12 @@ browser:
 	  apt-get install -y -qq chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null); \
 	else echo "chromium is not installed: tests/test_book_site.py will be skipped (apt-get install chromium)"; fi
 
-# --dist loadgroup: tests go to whichever worker is free, one at a time, except the modules marked with an
-# xdist_group (a costly module fixture: a venv, a graded class, a browser), which stay on one worker; so no
-# single file (the grader's hostile submissions is the longest) bounds the run.
+# --dist load, with the scheduler of tests/conftest.py: a test at a time to whichever worker is free, except the
+# modules with a costly module fixture (a venv, a graded class, a browser), whose tests stay on one worker.
 # COURSE_REQUIRE_BUILD: the checks of the executed chapters and of the wheel fail, not skip, without the build.
 test: lint generated notebooks browser book
 	OMP_NUM_THREADS=$(THREADS_PER_WORKER) COURSE_REQUIRE_BUILD=1 $(BIN)/python -m pytest tests \
-	  -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider --durations=15
+	  -n $(PYTEST_WORKERS) --dist load -p no:cacheprovider --durations=15
 
 # The full profile (long enough to reach the papers' numbers; meant for a GPU): every chapter run in
 # the installed package's kernel, and a record per chapter in records/full/ (glued numbers, time, memory, device).

@@ -25,9 +25,6 @@ import coursepkg
 from coursepkg.grading import autograder, setinfo
 from coursepkg.grading.registry import EXERCISE_SETS, EXERCISES
 
-# the module's fixture runs setup.sh into a fresh venv once: its tests share one worker (--dist loadgroup)
-pytestmark = pytest.mark.xdist_group("test_autograder")
-
 REPO = Path(__file__).resolve().parents[1]
 SET = "ch01_gradients"
 SECRET = "a-test-secret-7f3a"

@@ -15,9 +15,6 @@ import pytest
 
 from coursepkg.grading import batch, setinfo
 
-# the module's fixture grades a class once: its tests share one worker (--dist loadgroup)
-pytestmark = pytest.mark.xdist_group("test_batch")
-
 REPO = Path(__file__).resolve().parents[1]
 SET = "ch01_gradients"
 FUNCTIONS = [name for name, _points in setinfo.graded_functions(SET)]

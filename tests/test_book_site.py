@@ -29,8 +29,7 @@ import pytest
 
 from tools import notebooks
 
-# one server and one browser for the whole site: its tests share one worker (--dist loadgroup)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_book_site")]
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"

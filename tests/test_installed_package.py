@@ -30,8 +30,7 @@ from tools import colab, notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNELS = ROOT / "_build" / "kernels"  # make wheel-env writes the kernelspec python3 there
-# one wheel and one venv for the module: its tests share one worker (--dist loadgroup)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("test_installed_package")]
+pytestmark = pytest.mark.slow
 
 
 def require_build(message: str):
