@@ -8,17 +8,18 @@ import torch
 # Modules whose tests share one costly module fixture: a venv set up by the autograder's setup.sh, a class graded
 # once, a server and a browser, the wheel's venv. Under `pytest -n N --dist load` their tests stay on one worker
 # (the fixture is built once); every other test goes, one at a time, to whichever worker is free, so that no
-# single file (the grader's hostile submissions is the longest) bounds the run.
+# single file bounds the run.
 ONE_WORKER_MODULES = frozenset(
     {"test_autograder.py", "test_batch.py", "test_book_site.py", "test_installed_package.py"}
 )
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest -p no:xdist runs without the hook
 def pytest_xdist_make_scheduler(config, log):
     """pytest-xdist's scheduler for ``--dist load``: the tests of :data:`ONE_WORKER_MODULES` as one unit each.
 
-    (pytest-xdist's own ``--dist loadgroup`` and its ``xdist_group`` mark would say the same, but with pytest 9
-    the group never reaches the scheduler: the tests of a group were split across workers.)
+    (pytest-xdist's own ``--dist loadgroup`` and its ``xdist_group`` mark would say the same, but xdist 3.8 marks a
+    group by setting ``item._nodeid``, which pytest 9's ``Node.nodeid`` no longer reads, so the group is ignored.)
     """
     if config.getvalue("dist") != "load":
         return None

@@ -78,7 +78,7 @@ def _record(chapter: str, **fields) -> dict:
         "load_average_at_start": 0.25,
         "seconds": 1800.0,
         "peak_rss_mib": 3072,
-        "glued": {"ch4_deep_error": "2.98765", "ch4_profile": "'full'"},
+        "glued": {"ch4_deep_error": "2.98765", "ch4_profile": "'full'", "ch4_parameters": "2833064"},
         **fields,
     }
 
@@ -106,7 +106,7 @@ def test_the_records_table_says_where_each_chapter_was_measured_and_lists_its_gl
     assert rows[2][3] == "cuda: NVIDIA H200, 16 cores, load average 0.2 at the start"
     assert rows[3][1] == "failed"
     text = "".join(node.astext() for node in blocks)
-    assert "ch4_deep_error" in text and "2.988" in text and "'full'" not in text
+    assert "ch4_deep_error" in text and "2.988" in text and "'full'" not in text and "2,833,064" in text
     assert "CUDA out of memory" in text
 
 

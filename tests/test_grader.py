@@ -410,6 +410,8 @@ def test_which_submissions_get_torch_loaded_before_the_audit_hook(tmp_path):
     assert not may_use_torch(numpy_only, library, loaded)
     for uses in ("import torch.nn as tnn", "from coursepkg import (plot,\n  data)", "import coursepkg.vae.model"):
         assert may_use_torch(uses, library, loaded), uses
+    # a name too long for a file name is only compared, never opened
+    assert not may_use_torch("# coursepkg." + "x" * 300 + "\n", library, loaded)
 
 
 # -------------------------------------------------------------------------------------------- integrity options

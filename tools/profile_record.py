@@ -77,8 +77,15 @@ def provenance() -> dict:
         "python": platform.python_version(),
         "cores": os.cpu_count(),
         "commit": _git("rev-parse", "HEAD"),
-        # the records this run writes are not the code it ran
-        "tree_clean": _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!records") == "",
+        # untracked files count (a new module is in the wheel); the records a run writes are not the code it ran
+        "tree_clean": _git("status", "--porcelain", "--", ".", ":!records") == "",
+        **_at_start(),
+    }
+
+
+def _at_start() -> dict:
+    """The machine's load and the time, as a chapter starts."""
+    return {
         "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -106,11 +113,16 @@ def execute_one(path: Path, timeout: float) -> dict:
     return {"seconds": round(seconds, 1), "peak_rss_mib": round(peak_kib / 1024), "glued": glued_values(document)}
 
 
-def record_chapter(path: Path, profile: str, timeout: float) -> dict:
-    """Run :func:`execute_one` in a child process with ``COURSE_PROFILE=profile``; the record, or its error."""
+def record_chapter(path: Path, profile: str, timeout: float, where: dict | None = None) -> dict:
+    """Run :func:`execute_one` in a child process with ``COURSE_PROFILE=profile``; the record, or its error.
+
+    ``where`` is the :func:`provenance` of the whole run, taken once before its first chapter (``make full`` builds
+    the wheel the kernel runs just before): later commits do not change what the kernel runs.
+    """
     command = [sys.executable, "-m", "tools.profile_record", "--execute-one", str(path), "--timeout", str(timeout)]
     env = {**os.environ, "COURSE_PROFILE": profile}
-    record = {"chapter": path.stem, "profile": profile, **provenance()}  # the commit that runs, not the one after
+    where = provenance() if where is None else where
+    record = {"chapter": path.stem, "profile": profile, **where, **_at_start()}
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
     if result.returncode != 0:
         return {**record, "error": result.stderr[-4000:]}
@@ -136,9 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown chapter(s) {unknown}; expected some of {sorted(known)}")
         chapters = [known[name] for name in args.chapters]
     failed = 0
+    where = provenance()
     for path in chapters:
         print(f"{path.stem}: running the {args.profile} profile", flush=True)
-        record = record_chapter(path, args.profile, args.timeout)
+        record = record_chapter(path, args.profile, args.timeout, where)
         target = args.out / args.profile / f"{path.stem}.json"
         write_atomically(target, json.dumps(record, indent=1, sort_keys=True) + "\n")
         if "error" in record:

@@ -273,11 +273,14 @@ def _table(headers: list[str], rows: list[list[str]]) -> nodes.table:
 
 
 def _shown(value: str) -> str:
-    """A glued value as the record stores it (its text/plain), numbers to four significant digits."""
-    try:
-        return f"{float(value):.4g}"
-    except ValueError:
-        return value.strip("'")
+    """A glued value as the record stores it (its text/plain): integers in full, other numbers to four significant
+    digits."""
+    for number, shown in ((int, "{:,}"), (float, "{:.4g}")):
+        try:
+            return shown.format(number(value))
+        except ValueError:
+            continue
+    return value.strip("'")
 
 
 def profile_records(folder: Path) -> list[dict]:
@@ -297,6 +300,7 @@ class ProfileRecords(SphinxDirective):
         records = profile_records(folder)
         if not records:
             return [nodes.paragraph(text=f"No {profile}-profile record is committed yet (make {profile} writes them).")]
+        self.env.note_dependency(str(folder))  # a record added later rebuilds the page too
         for path in folder.glob("*.json"):
             self.env.note_dependency(str(path))
         headers = ["Chapter", "Wall time", "Peak memory", "Measured on", "torch", "Commit", "Date"]
