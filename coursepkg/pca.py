@@ -386,7 +386,7 @@ def components_from_linear_ae(model: LinearAutoencoder, X) -> tuple[np.ndarray, 
     return _fix_signs(components), np.clip(eigenvalues[order], 0.0, None)
 
 
-class LogisticPCA(EncoderDecoder):
+class LogisticPCA(LinearAutoencoder):
     """Logistic PCA with a linear code: ``z = W_e x + b_e``, logits ``a = W_d z + b_d`` and the reconstruction
     ``x~ = sigma(a)`` (eq-ch4-logistic-pca).
 
@@ -398,17 +398,9 @@ class LogisticPCA(EncoderDecoder):
     code for every image. ``encoder`` is ``nn.Linear(d, k)`` (``W_e``, ``b_e``) and ``decoder``
     ``nn.Linear(k, d)`` (``W_d``, ``b_d``), as in :class:`LinearAutoencoder`; ``forward`` returns the logits
     ``a``, what :func:`bernoulli_loss` expects, and :meth:`reconstruct` the Bernoulli means ``sigma(a)``.
-    :meth:`init_output_mean_` starts the model at the mean image.
+    :meth:`init_output_mean_` starts the model at the mean image. (It is the linear autoencoder whose output is
+    read as logits: the same layers, another loss.)
     """
-
-    def __init__(self, d: int, k: int):
-        super().__init__()
-        d, k = validation.integer(d, "d", minimum=1), validation.integer(k, "k", minimum=1)
-        if k > d:
-            raise ValueError(f"the code size k must not exceed the input size d, got k={k} > d={d}")
-        self.d, self.k = int(d), int(k)
-        self.encoder = nn.Linear(self.d, self.k)
-        self.decoder = nn.Linear(self.k, self.d)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """The Bernoulli means ``x~ = sigma(a)``, intensities in (0, 1): shape (n, d)."""
