@@ -371,7 +371,7 @@ TORCH_GRADIENT = (
 
 
 def test_a_numpy_chapter_is_graded_without_torch_unless_the_submission_uses_it(chapter1, tmp_path):
-    """The NumPy chapters' sandbox does not load torch (it costs most of the process's start), yet a submission
+    """The NumPy chapters' sandbox does not load torch (a NumPy chapter does not need it), yet a submission
     that imports it at the top works: torch is loaded before the audit hook refuses ctypes."""
     source, _ = chapter1
     # The probe may not name torch itself: a submission that does gets it loaded.
