@@ -384,6 +384,23 @@ def test_a_numpy_chapter_is_graded_without_torch_unless_the_submission_uses_it(c
     assert report.score == report.max_score, report.table()
 
 
+def test_a_hidden_import_of_torch_is_refused_and_costs_only_its_function(chapter1, tmp_path):
+    """A NumPy-chapter submission that hides its import of torch from the text test gets no torch loaded before the
+    audit hook; importing it then does what the hook refuses (it rewrites functions' defaults, then needs ctypes):
+    that function scores 0 with the reason, and the grade goes on."""
+    source, _ = chapter1
+    hidden = (  # the text never names the module
+        "    tensors = __import__('tor' + 'ch')\n"
+        "    Xt, tt, wt = (tensors.from_numpy(np.asarray(a, dtype=np.float64)) for a in (X, t, w))\n"
+        "    return (Xt.T @ (Xt @ wt - tt)).numpy()\n"
+    )
+    report = grade_source(tmp_path, stubbed(source, "least_squares_grad", hidden), timeout=8.0)
+    output = next(t.output for t in report.tests if t.name == "least_squares_grad")
+    assert scores(report)["least_squares_grad"] == 0.0, report.table()
+    assert "SandboxViolation" in output, output
+    assert report.score == report.max_score - POINTS["least_squares_grad"], report.table()
+
+
 def test_the_sandboxs_imports_for_a_numpy_chapter_leave_torch_out():
     import subprocess
     import sys
