@@ -145,11 +145,11 @@ def may_use_torch(source: str, library: Path, loaded: Collection[str] | None = N
     for base, in_parentheses, on_the_line in FROM_IMPORT.findall(source):
         base = re.sub(r"\s", "", base)
         names.extend(f"{base}.{name}" for name in re.findall(r"\w+", in_parentheses + on_the_line) if name != "as")
+    from coursepkg.grading.isolation import _module_name  # the copy's own rule, file to module name
+
     # the copy's modules, listed once: the submission's names are only compared with them, never made into paths
-    modules = set()
-    for path in Path(library, "coursepkg").rglob("*.py"):
-        parts = path.relative_to(library).with_suffix("").parts
-        modules.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    package = Path(library, "coursepkg")
+    modules = {_module_name(path.relative_to(package)) for path in package.rglob("*.py")}
     for name in names:
         parts = name.split(".")
         for end in range(2, len(parts) + 1):
