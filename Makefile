@@ -37,7 +37,7 @@ KERNELS := $(CURDIR)/_build/kernels
 export COURSEPKG_WHEEL_ENV := $(WHEEL_ENV)
 THREADS_PER_WORKER := $(shell echo $$(( $(CORES) / $(PYTEST_WORKERS) > 0 ? $(CORES) / $(PYTEST_WORKERS) : 1 )))
 
-.PHONY: setup wheel-env book test full lint generated notebooks browser clean
+.PHONY: setup wheel-env wheel-runtime wheel-install book book-build test full lint generated notebooks browser clean
 
 setup: $(STAMP)
 
@@ -49,21 +49,33 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[book,test,dev]"
 	touch $(STAMP)
 
-# Rebuilt every time: the wheel must be the tree as it is. torch first, as in setup, so that nothing else is pulled.
-wheel-env: setup
-	rm -rf _build/wheel $(WHEEL_ENV) $(KERNELS) build  # a stale build/lib would put removed modules in the wheel
-	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir _build/wheel .
-	rm -rf build coursepkg.egg-info
+# Rebuilt every time: the wheel must be the tree as it is. In two halves, so that the slow one (a fresh venv with
+# torch and the notebook runtime, which needs nothing of .venv) is set up beside .venv; then .venv's pip builds
+# the wheel from the tree and the venv installs it. torch first, as in setup, so that nothing else is pulled.
+wheel-env:
+	$(MAKE) --no-print-directory -j2 setup wheel-runtime
+	$(MAKE) --no-print-directory wheel-install
+
+wheel-runtime:
+	rm -rf $(WHEEL_ENV)
 	$(PYTHON) -m venv $(WHEEL_ENV)
 	$(WHEEL_PYTHON) -m pip install --quiet torch==2.13.0
-	$(WHEEL_PYTHON) -m pip install --quiet _build/wheel/coursepkg-*.whl
 	$(WHEEL_PYTHON) -m pip install --quiet ipykernel ipywidgets nbclient myst-nb
+
+wheel-install: setup
+	rm -rf _build/wheel $(KERNELS) build  # a stale build/lib would put removed modules in the wheel
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir _build/wheel .
+	rm -rf build coursepkg.egg-info
+	$(WHEEL_PYTHON) -m pip install --quiet _build/wheel/coursepkg-*.whl
 	mkdir -p $(KERNELS)/kernels/python3
 	printf '{"argv": ["%s", "-m", "ipykernel_launcher", "-f", "{connection_file}"],\n "display_name": "Python 3 (the coursepkg wheel)", "language": "python"}\n' \
 	  "$(WHEEL_PYTHON)" > $(KERNELS)/kernels/python3/kernel.json
 
 # _build/book.ok marks a build that passed: the browser test reuses a build newer than every source.
-book: setup wheel-env
+book: wheel-env
+	$(MAKE) --no-print-directory book-build
+
+book-build:
 	$(BIN)/python -m tools.notebooks
 	rm -f _build/book.ok
 	JUPYTER_PATH=$(KERNELS) $(BIN)/jupyter-book build . -W -n --keep-going --all
@@ -89,12 +101,26 @@ browser:
 	  apt-get install -y -qq chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null); \
 	else echo "chromium is not installed: tests/test_book_site.py will be skipped (apt-get install chromium)"; fi
 
+# The book build runs in the background, beside pytest: the tests that read it (the executed chapters, the browser
+# test) are scheduled last and wait for its exit status (COURSE_BOOK_STATUS, the fixture book_build of
+# tests/conftest.py), so the rest run while the chapters execute. Its log is printed after the tests.
 # --dist load, with the scheduler of tests/conftest.py: a test at a time to whichever worker is free, except the
-# modules with a costly module fixture (a venv, a graded class, a browser), whose tests stay on one worker.
+# modules with a costly module fixture (a venv, a graded class), whose tests stay on one worker.
 # COURSE_REQUIRE_BUILD: the checks of the executed chapters and of the wheel fail, not skip, without the build.
-test: lint generated notebooks browser book
-	OMP_NUM_THREADS=$(THREADS_PER_WORKER) COURSE_REQUIRE_BUILD=1 $(BIN)/python -m pytest tests \
-	  -n $(PYTEST_WORKERS) --dist load -p no:cacheprovider --durations=15
+BOOK_STATUS := $(CURDIR)/_build/book.status
+test:
+	$(MAKE) --no-print-directory -j3 setup wheel-runtime browser
+	$(MAKE) --no-print-directory lint generated notebooks wheel-install
+	rm -f $(BOOK_STATUS)
+	( $(MAKE) --no-print-directory book-build > _build/book-build.log 2>&1; \
+	  echo $$? > $(BOOK_STATUS).tmp && mv $(BOOK_STATUS).tmp $(BOOK_STATUS) ) & book=$$!; \
+	trap 'kill $$book 2>/dev/null' INT TERM; \
+	OMP_NUM_THREADS=$(THREADS_PER_WORKER) COURSE_REQUIRE_BUILD=1 COURSE_BOOK_STATUS=$(BOOK_STATUS) \
+	  $(BIN)/python -m pytest tests -n $(PYTEST_WORKERS) --dist load -p no:cacheprovider --durations=15; \
+	tests=$$?; wait $$book; built=$$(cat $(BOOK_STATUS) 2>/dev/null || echo missing); \
+	echo "--- the book build (exit $$built), the end of _build/book-build.log without its progress lines:"; \
+	grep -vE 'copying images|writing output|reading sources|Kernel is running over TCP' _build/book-build.log | tail -n 40; \
+	[ "$$tests" = 0 ] && [ "$$built" = 0 ]
 
 # The full profile (long enough to reach the papers' numbers; meant for a GPU): every chapter run in
 # the installed package's kernel, and a record per chapter in records/full/ (glued numbers, time, memory, device).

@@ -14,13 +14,13 @@ them the tests are skipped, unless ``COURSE_REQUIRE_BROWSER=1`` (as in CI) makes
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
@@ -78,27 +78,31 @@ def _fresh() -> bool:
 
 
 @pytest.fixture(scope="module")
-def site() -> Path:
-    """``_build/html``, built now unless a successful build is newer than every source."""
-    if not _fresh():
-        jupyter_book = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which(
-            "jupyter-book"
-        )
-        assert jupyter_book, "jupyter-book is not installed (pip install -e '.[book]')"
-        BUILD_OK.unlink(missing_ok=True)
-        BUILD.mkdir(exist_ok=True)
-        log = BUILD / "book-build.log"
-        with log.open("w") as out:
-            # The chapters' kernel: the installed wheel's python when `make wheel-env` wrote its kernelspec.
-            kernels = BUILD / "kernels"
-            env = {**os.environ, "JUPYTER_PATH": str(kernels)} if kernels.is_dir() else None
-            done = subprocess.run(
-                [jupyter_book, *BUILD_COMMAND], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env
-            )
-        if done.returncode:
-            pytest.fail(f"the book build failed (exit {done.returncode}):\n{log.read_text()[-6000:]}")
-        BUILD_OK.touch()
+def site(book_build) -> Path:
+    """``_build/html``, built now unless a successful build is newer than every source.
+
+    The build is made under a lock: the pages are tested by several pytest workers, and only the first builds."""
+    BUILD.mkdir(exist_ok=True)
+    with (BUILD / "book.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not _fresh():
+            _build_book()
     return HTML
+
+
+def _build_book() -> None:
+    jupyter_book = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
+    assert jupyter_book, "jupyter-book is not installed (pip install -e '.[book]')"
+    BUILD_OK.unlink(missing_ok=True)
+    log = BUILD / "book-build.log"
+    with log.open("w") as out:
+        # The chapters' kernel: the installed wheel's python when `make wheel-env` wrote its kernelspec.
+        kernels = BUILD / "kernels"
+        env = {**os.environ, "JUPYTER_PATH": str(kernels)} if kernels.is_dir() else None
+        done = subprocess.run([jupyter_book, *BUILD_COMMAND], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+    if done.returncode:
+        pytest.fail(f"the book build failed (exit {done.returncode}):\n{log.read_text()[-6000:]}")
+    BUILD_OK.touch()
 
 
 @pytest.fixture(scope="module")
@@ -265,44 +269,42 @@ def inspect_page(browser, url: str, screenshot: Path) -> tuple[dict, list[str]]:
     return found, problems
 
 
-def test_every_page_renders_offline(server, browser):
+PAGES = toc_pages()
+NOTEBOOK_PAGES = {p.relative_to(ROOT).with_suffix("").as_posix() for p in notebooks.notebook_sources(ROOT)}
+
+
+def test_the_table_of_contents_holds_the_chapter_notebooks_and_more():
+    assert NOTEBOOK_PAGES and NOTEBOOK_PAGES < set(PAGES), (NOTEBOOK_PAGES, PAGES)
+
+
+@pytest.mark.parametrize("docname", PAGES)
+def test_the_page_renders_offline(docname: str, server, browser):
     """Every page of the table of contents loads cleanly, with its images, its math and its Colab link."""
+    html = HTML / f"{docname}.html"
+    assert html.is_file(), f"{html.relative_to(ROOT)} was not built"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    pages = toc_pages()
-    notebook_pages = {p.relative_to(ROOT).with_suffix("").as_posix() for p in notebooks.notebook_sources(ROOT)}
-    report, started = {}, time.monotonic()
-    for docname in pages:
-        html = HTML / f"{docname}.html"
-        if not html.is_file():
-            report[docname] = [f"{html.relative_to(ROOT)} was not built"]
-            continue
-        screenshot = SCREENSHOTS / f"{docname.replace('/', '__')}.png"
-        found, problems = inspect_page(browser, f"{server}{docname}.html", screenshot)
-        if found["math"] and not found["mathjaxLoaded"]:
-            problems.append("MathJax did not load")
-        problems += [f"equation not typeset: {tex}" for tex in found["untypeset"]]
-        problems += [f"TeX error: {error}" for error in found["texErrors"]]
-        problems += [f"raw TeX left in the text: {text}" for text in found["rawTex"]]
-        problems += [f"image not loaded: {src}" for src in found["brokenImages"]]
-        for href in found["colabLinks"]:
-            problems += colab_problems(href)
-        if docname in notebook_pages and found["launchButtons"] == 0:
-            problems.append("a chapter notebook without a Colab launch button")
-        if docname in notebook_pages and not found["notebookDownloads"]:
-            problems.append("a chapter notebook without a download button for its .ipynb")
-        for href in found["notebookDownloads"]:
-            problems += download_problems(href)
-        if problems:
-            report[docname] = problems
-    elapsed = time.monotonic() - started
-    print(f"checked {len(pages)} pages in {elapsed:.0f} s; screenshots in {SCREENSHOTS.relative_to(ROOT)}/")
-    assert len(pages) > len(notebook_pages) > 0, pages
-    assert not report, "\n".join(f"{page}:\n  " + "\n  ".join(problems) for page, problems in report.items())
+    screenshot = SCREENSHOTS / f"{docname.replace('/', '__')}.png"
+    found, problems = inspect_page(browser, f"{server}{docname}.html", screenshot)
+    if found["math"] and not found["mathjaxLoaded"]:
+        problems.append("MathJax did not load")
+    problems += [f"equation not typeset: {tex}" for tex in found["untypeset"]]
+    problems += [f"TeX error: {error}" for error in found["texErrors"]]
+    problems += [f"raw TeX left in the text: {text}" for text in found["rawTex"]]
+    problems += [f"image not loaded: {src}" for src in found["brokenImages"]]
+    for href in found["colabLinks"]:
+        problems += colab_problems(href)
+    if docname in NOTEBOOK_PAGES and found["launchButtons"] == 0:
+        problems.append("a chapter notebook without a Colab launch button")
+    if docname in NOTEBOOK_PAGES and not found["notebookDownloads"]:
+        problems.append("a chapter notebook without a download button for its .ipynb")
+    for href in found["notebookDownloads"]:
+        problems += download_problems(href)
+    assert not problems, f"{docname}:\n  " + "\n  ".join(problems)
 
 
 def test_solutions_are_hidden_until_their_toggle_is_clicked(server, browser):
     """sphinx-exercise solutions start collapsed (sphinx-togglebutton); clicking the toggle shows them."""
-    pages = [d for d in toc_pages() if 'class="solution' in (HTML / f"{d}.html").read_text()]
+    pages = [d for d in PAGES if 'class="solution' in (HTML / f"{d}.html").read_text()]
     if not pages:
         pytest.skip("no page has an exercise with a solution yet")
     for docname in pages:
