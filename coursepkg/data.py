@@ -328,3 +328,27 @@ def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch
     # it is cheaper than torch.bernoulli: the VAE binarizes every batch it trains on.
     uniform = runtime.rand(x.shape, x, generator)
     return (uniform < x).to(x.dtype)
+
+
+def random_shift(
+    x: torch.Tensor, max_shift: int = 1, generator: torch.Generator | None = None, *, side: int = 28
+) -> torch.Tensor:
+    """Each image of ``x`` (shape (n, side * side), flattened rows) moved by a random whole number of pixels, from
+    ``-max_shift`` to ``max_shift`` down and across, drawn independently per image; the pixels shifted in are 0.
+
+    The data augmentation of chapter 4's deep autoencoder: a digit moved by a pixel is still a digit, so the
+    training set seems larger and the autoencoder over-fits it less.
+    """
+    validation.tensor(x, "x")
+    max_shift = validation.integer(max_shift, "max_shift", minimum=0)
+    side = validation.integer(side, "side", minimum=1)
+    if x.dim() != 2 or x.shape[1] != side * side:
+        raise ValueError(f"x must have shape (n, {side * side}) (flattened {side}x{side} images), got {tuple(x.shape)}")
+    n = x.shape[0]
+    padded = torch.nn.functional.pad(x.reshape(n, side, side), (max_shift,) * 4)
+    # the top-left corner of each image's window in the padded images: 0 .. 2 max_shift down and across
+    corner = (runtime.rand((2, n), x, generator) * (2 * max_shift + 1)).long().clamp_(max=2 * max_shift)
+    pixels = torch.arange(side, device=x.device)
+    rows = (corner[0, :, None] + pixels)[:, :, None]
+    columns = (corner[1, :, None] + pixels)[:, None, :]
+    return padded[torch.arange(n, device=x.device)[:, None, None], rows, columns].reshape(n, side * side)

@@ -311,3 +311,35 @@ def test_binarize_is_reproducible_and_validated():
         data.binarize(x * 2)
     with pytest.raises(TypeError, match="floating-point"):
         data.binarize(torch.ones(3, dtype=torch.int64))
+
+
+@pytest.mark.parametrize("max_shift", [1, 2])
+def test_random_shift_moves_each_image_as_scipy_does(max_shift, device):
+    """Each output is its image moved by whole pixels (scipy.ndimage.shift, zeros shifted in) by at most
+    max_shift each way, drawn per image, every shift drawn; a seeded generator repeats the draws."""
+    from scipy import ndimage
+
+    side = 6
+    images = torch.rand(400, side * side, generator=torch.Generator().manual_seed(max_shift)).to(device)
+    shifted = data.random_shift(images, max_shift, torch.Generator().manual_seed(0), side=side)
+    again = data.random_shift(images, max_shift, torch.Generator().manual_seed(0), side=side)
+    assert shifted.device == images.device and torch.equal(shifted, again)
+    moves = [(dy, dx) for dy in range(-max_shift, max_shift + 1) for dx in range(-max_shift, max_shift + 1)]
+    seen = set()
+    for image, output in zip(images.cpu().numpy(), shifted.cpu().numpy(), strict=True):
+        square = image.reshape(side, side)
+        matches = [m for m in moves if np.array_equal(ndimage.shift(square, m, order=0, cval=0.0).ravel(), output)]
+        assert len(matches) == 1, matches
+        seen.add(matches[0])
+    assert seen == set(moves)
+
+
+def test_random_shift_by_zero_is_the_identity_and_bad_input_is_named():
+    images = torch.rand(5, 784)
+    assert torch.equal(data.random_shift(images, 0), images)
+    with pytest.raises(ValueError, match=r"x must have shape \(n, 784\)"):
+        data.random_shift(torch.rand(5, 100), 1)
+    with pytest.raises(ValueError, match="max_shift must be >= 0"):
+        data.random_shift(images, -1)
+    with pytest.raises(TypeError, match="max_shift must be an integer"):
+        data.random_shift(images, 1.5)
