@@ -103,7 +103,8 @@ browser:
 
 # The book build runs in the background, beside pytest: the tests that read it (the executed chapters, the browser
 # test) are scheduled last and wait for its exit status (COURSE_BOOK_STATUS, the fixture book_build of
-# tests/conftest.py), so the rest run while the chapters execute. Its log is printed after the tests.
+# tests/conftest.py), so the rest run while the chapters execute. Its log is printed after the tests. The chapters'
+# torch threads wait passively (OMP_WAIT_POLICY): spinning while the tests hold the cores slowed the build twofold.
 # --dist load, with the scheduler of tests/conftest.py: a test at a time to whichever worker is free, except the
 # modules with a costly module fixture (a venv, a graded class), whose tests stay on one worker.
 # COURSE_REQUIRE_BUILD: the checks of the executed chapters and of the wheel fail, not skip, without the build.
@@ -112,7 +113,7 @@ test:
 	$(MAKE) --no-print-directory -j3 setup wheel-runtime browser
 	$(MAKE) --no-print-directory lint generated notebooks wheel-install
 	rm -f $(BOOK_STATUS)
-	( $(MAKE) --no-print-directory book-build > _build/book-build.log 2>&1; \
+	( OMP_WAIT_POLICY=PASSIVE $(MAKE) --no-print-directory book-build > _build/book-build.log 2>&1; \
 	  echo $$? > $(BOOK_STATUS).tmp && mv $(BOOK_STATUS).tmp $(BOOK_STATUS) ) & book=$$!; \
 	trap 'kill $$book 2>/dev/null' INT TERM; \
 	OMP_NUM_THREADS=$(THREADS_PER_WORKER) COURSE_REQUIRE_BUILD=1 COURSE_BOOK_STATUS=$(BOOK_STATUS) \
