@@ -101,27 +101,18 @@ browser:
 	  apt-get install -y -qq chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null); \
 	else echo "chromium is not installed: tests/test_book_site.py will be skipped (apt-get install chromium)"; fi
 
-# The book build runs in the background, beside pytest: the tests that read it (the executed chapters, the browser
-# test) are scheduled last and wait for its exit status (COURSE_BOOK_STATUS, the fixture book_build of
-# tests/conftest.py), so the rest run while the chapters execute. Its log is printed after the tests. The chapters'
-# torch threads wait passively (OMP_WAIT_POLICY): spinning while the tests hold the cores slowed the build twofold.
+# The setup of .venv, the wheel's runtime venv and Chromium run side by side (mostly unpacking: one core each);
+# the book build and pytest run one after the other: run side by side they took longer on two cores (8 min 1 s
+# against 7 min 52 s for the whole run), the chapters' torch threads and the tests competing for the same cores.
 # --dist load, with the scheduler of tests/conftest.py: a test at a time to whichever worker is free, except the
 # modules with a costly module fixture (a venv, a graded class), whose tests stay on one worker.
 # COURSE_REQUIRE_BUILD: the checks of the executed chapters and of the wheel fail, not skip, without the build.
-BOOK_STATUS := $(CURDIR)/_build/book.status
 test:
 	$(MAKE) --no-print-directory -j3 setup wheel-runtime browser
 	$(MAKE) --no-print-directory lint generated notebooks wheel-install
-	rm -f $(BOOK_STATUS)
-	( OMP_WAIT_POLICY=PASSIVE $(MAKE) --no-print-directory book-build > _build/book-build.log 2>&1; \
-	  echo $$? > $(BOOK_STATUS).tmp && mv $(BOOK_STATUS).tmp $(BOOK_STATUS) ) & book=$$!; \
-	trap 'kill $$book 2>/dev/null' INT TERM; \
-	OMP_NUM_THREADS=$(THREADS_PER_WORKER) COURSE_REQUIRE_BUILD=1 COURSE_BOOK_STATUS=$(BOOK_STATUS) \
-	  $(BIN)/python -m pytest tests -n $(PYTEST_WORKERS) --dist load -p no:cacheprovider --durations=15; \
-	tests=$$?; wait $$book; built=$$(cat $(BOOK_STATUS) 2>/dev/null || echo missing); \
-	echo "--- the book build (exit $$built), the end of _build/book-build.log without its progress lines:"; \
-	grep -vE 'copying images|writing output|reading sources|Kernel is running over TCP' _build/book-build.log | tail -n 40; \
-	[ "$$tests" = 0 ] && [ "$$built" = 0 ]
+	$(MAKE) --no-print-directory book-build
+	OMP_NUM_THREADS=$(THREADS_PER_WORKER) COURSE_REQUIRE_BUILD=1 $(BIN)/python -m pytest tests \
+	  -n $(PYTEST_WORKERS) --dist load -p no:cacheprovider --durations=15
 
 # The full profile (long enough to reach the papers' numbers; meant for a GPU): every chapter run in
 # the installed package's kernel, and a record per chapter in records/full/ (glued numbers, time, memory, device).

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import time
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -33,38 +29,6 @@ def pytest_xdist_make_scheduler(config, log):
             return module if module.rsplit("/", 1)[-1] in ONE_WORKER_MODULES else nodeid
 
     return CostlyModulesOnOneWorker(config, log)
-
-
-def pytest_collection_modifyitems(items):
-    """The tests that read the book build (they take :func:`book_build`) run last, every other test in the order
-    collected: under `make test` the build runs beside the tests, so the others run while it executes."""
-    items.sort(key=lambda item: "book_build" in item.fixturenames)  # a stable sort keeps the rest in order
-
-
-# How long a test waits for the book build that `make test` runs beside it: far more than the build takes.
-BOOK_BUILD_TIMEOUT_S = 45 * 60
-
-
-@pytest.fixture(scope="session")
-def book_build() -> None:
-    """Wait for the book build that `make test` runs beside the tests, and fail if it failed.
-
-    `make test` starts ``jupyter-book build`` in the background and sets ``COURSE_BOOK_STATUS`` to the file where
-    the build's exit status will be written. Without it (``pytest`` run by hand) there is nothing to wait for: the
-    tests use the build already in ``_build/`` (or build it, or skip, as each says).
-    """
-    status = os.environ.get("COURSE_BOOK_STATUS")
-    if not status:
-        return
-    path, deadline = Path(status), time.monotonic() + BOOK_BUILD_TIMEOUT_S
-    while not path.exists():
-        if time.monotonic() > deadline:
-            pytest.fail(f"the book build wrote no status to {path} in {BOOK_BUILD_TIMEOUT_S} s")
-        time.sleep(1)
-    code = path.read_text().strip()
-    if code != "0":
-        # one line: every test that reads the build fails with it, and `make test` prints the log's end once
-        pytest.fail(f"the book build failed (exit {code}): see _build/book-build.log", pytrace=False)
 
 
 def _devices() -> list[str]:

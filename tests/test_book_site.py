@@ -78,7 +78,7 @@ def _fresh() -> bool:
 
 
 @pytest.fixture(scope="module")
-def site(book_build) -> Path:
+def site() -> Path:
     """``_build/html``, built now unless a successful build is newer than every source.
 
     The build is made under a lock: the pages are tested by several pytest workers, and only the first builds."""

@@ -32,7 +32,7 @@ def executed_notebook(source: Path) -> nbformat.NotebookNode:
 
 
 @pytest.mark.parametrize("source", notebooks.notebook_sources(ROOT), ids=lambda p: p.stem)
-def test_every_code_cell_of_the_chapter_ran_without_error(source: Path, book_build):
+def test_every_code_cell_of_the_chapter_ran_without_error(source: Path):
     executed = executed_notebook(source)
     expected = [cell.source.strip() for cell in jupytext.read(source).cells if cell.cell_type == "code"]
     cells = [cell for cell in executed.cells if cell.cell_type == "code"]
