@@ -102,8 +102,8 @@ browser:
 	else echo "chromium is not installed: tests/test_book_site.py will be skipped (apt-get install chromium)"; fi
 
 # The setup of .venv, the wheel's runtime venv and Chromium run side by side (mostly unpacking: one core each);
-# the book build and pytest run one after the other: run side by side they took longer on two cores (8 min 1 s
-# against 7 min 52 s for the whole run), the chapters' torch threads and the tests competing for the same cores.
+# the book build and pytest run one after the other: on two cores, run side by side, the chapters' torch threads
+# and the tests compete for the same cores and the whole run takes longer (README.md, Timings).
 # --dist load, with the scheduler of tests/conftest.py: a test at a time to whichever worker is free, except the
 # modules with a costly module fixture (a venv, a graded class), whose tests stay on one worker.
 # COURSE_REQUIRE_BUILD: the checks of the executed chapters and of the wheel fail, not skip, without the build.
